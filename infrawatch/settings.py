@@ -1,0 +1,52 @@
+"""Configuration: one pydantic-settings class read from INFRAWATCH_* variables and an optional .env."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class MqttEndpoint:
+    """The parts of an `mqtt://user:pass@host:port` URL."""
+
+    def __init__(self, url: str) -> None:
+        parsed = urlparse(url)
+        if parsed.scheme not in ("mqtt", "mqtts", "tcp"):
+            raise ValueError(f"INFRAWATCH_MQTT_URL must look like mqtt://user:pass@host:1883, got {url!r}")
+        self.host = parsed.hostname or "127.0.0.1"
+        self.port = parsed.port or (8883 if parsed.scheme == "mqtts" else 1883)
+        self.username = unquote(parsed.username) if parsed.username else None
+        self.password = unquote(parsed.password) if parsed.password else None
+        self.tls = parsed.scheme == "mqtts"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="INFRAWATCH_", env_file=".env", extra="ignore")
+
+    database_url: str = Field(
+        default="",
+        description="PostgreSQL URL; empty means the embedded PostgreSQL under data_dir",
+    )
+    mqtt_url: str = Field(default="mqtt://127.0.0.1:1883", description="mqtt://user:pass@host:port")
+    data_dir: Path = Field(default_factory=lambda: Path.home() / ".local" / "share" / "infrawatch")
+    timezone: str = "Asia/Shanghai"
+    #: Secret mixed into API-key hashes (HMAC); change it in production.
+    secret_key: str = "change-me-infrawatch-dev-secret"
+    #: A gauge series silent longer than this stops counting in sums (seconds).
+    gauge_staleness_s: int = 62 * 86400
+    #: Observations further than this in the future are rejected (seconds).
+    future_tolerance_s: int = 300
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    def mqtt(self) -> MqttEndpoint:
+        return MqttEndpoint(self.mqtt_url)
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,45 @@
+"""What the pipeline says back: rejections and the per-batch report."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass(slots=True)
+class Rejection:
+    """One input refused, with where it was, which field, why, and the raw input."""
+
+    location: str  # "index 3", "line 7", or "payload"
+    field: str  # the column or key at fault ("" when the whole item is)
+    reason: str
+    raw: str
+    index: int | None = None  # position in a message or request
+    line: int | None = None  # line number in a file (header = line 1)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(slots=True)
+class BatchReport:
+    batch_id: int | None = None
+    received: int = 0
+    accepted: int = 0
+    duplicates: int = 0
+    revised: int = 0
+    rejected: int = 0
+    rejections: list[Rejection] = field(default_factory=list)
+
+    def add(self, other: BatchReport) -> None:
+        self.received += other.received
+        self.accepted += other.accepted
+        self.duplicates += other.duplicates
+        self.revised += other.revised
+        self.rejected += other.rejected
+        self.rejections.extend(other.rejections)
+
+    @property
+    def stored(self) -> int:
+        """Valid observations the database now holds from this batch (new, unchanged or revised)."""
+        return self.accepted + self.duplicates + self.revised

@@ -1,0 +1,349 @@
+"""Validation of observations (contract §4), column-wise over a batch so one bad item never blocks the rest.
+
+Collectors turn their input into a raw frame (columns metric, region, operator, entity, ts, value,
+location, raw); `validate_frame` splits it into valid, normalised rows and rejections with reasons.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ingest.report import Rejection
+from ingest.timestamps import TimestampError, parse_csv_ts, parse_rfc3339
+from reference.catalogue import METRICS
+from reference.operators import ADMIN_OPERATOR, ENTITY_ID_PATTERN
+from reference.regions import PROVINCE, REGIONS, is_city
+
+RAW_COLUMNS = ["metric", "region", "operator", "entity", "ts", "value", "location", "raw", "index", "line"]
+VALID_COLUMNS = ["metric", "region", "operator", "entity", "ts_us", "value"]
+
+_REGION_TEXT = {str(code): code for code in REGIONS}
+_CITY_TEXT = {str(code) for code in REGIONS if is_city(code)}
+_INTEGER_METRICS = {m.id for m in METRICS.values() if m.integer}
+_ENTITY_METRICS = {m.id for m in METRICS.values() if m.entity_required}
+_ADMIN_METRICS = {m.id for m in METRICS.values() if m.admin_only}
+_MAX = {m.id: m.max_value for m in METRICS.values()}
+_UNIT = {m.id: m.unit for m in METRICS.values()}
+
+
+@dataclass(frozen=True, slots=True)
+class TimestampRule:
+    """How `ts` text is read: strict RFC 3339 (JSON) or the spreadsheet forms in a time zone (CSV)."""
+
+    strict: bool = True
+    timezone: str = "Asia/Shanghai"
+
+    def parser(self) -> Callable[[str], int]:
+        if self.strict:
+            return parse_rfc3339
+        tz = self.timezone
+        return lambda text: parse_csv_ts(text, tz)
+
+
+JSON_TS = TimestampRule(strict=True)
+
+
+def empty_raw_frame() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype=object) for c in RAW_COLUMNS})
+
+
+def frame_from_items(
+    items: Iterable[Any],
+    *,
+    operator: str,
+    metric: str | None = None,
+    operator_may_vary: bool = False,
+    location_prefix: str = "index",
+) -> tuple[pd.DataFrame, list[Rejection]]:
+    """JSON items (already decoded) → raw frame, refusing items whose structure or types are wrong.
+
+    `operator` is the trusted operator (MQTT topic or API key). An item's own `operator` field must
+    agree with it unless `operator_may_vary` (an admin key naming the operator per item).
+    `metric` comes from the MQTT topic; otherwise each item names its metric.
+    """
+    rows: list[tuple[Any, ...]] = []
+    rejections: list[Rejection] = []
+    for i, item in enumerate(items):
+        where = f"{location_prefix} {i}"
+
+        def reject(fld: str, reason: str, item: Any = item, where: str = where, i: int = i) -> None:
+            rejections.append(Rejection(where, fld, reason, _raw_text(item), index=i))
+
+        if not isinstance(item, Mapping):
+            reject("", f"item is a JSON {type(item).__name__}, expected an object with ts, region, value")
+            continue
+        item_metric = metric if metric is not None else item.get("metric")
+        if metric is not None and "metric" in item and item["metric"] != metric:
+            reject("metric", f"metric {item['metric']!r} in the payload does not match the topic's metric {metric!r}")
+            continue
+        missing = [k for k in ("ts", "region", "value") if k not in item]
+        if item_metric is None:
+            missing.insert(0, "metric")
+        if missing:
+            reject(missing[0], f"missing field{'s' if len(missing) > 1 else ''}: {', '.join(missing)}")
+            continue
+        if not isinstance(item_metric, str):
+            reject("metric", f"metric must be a string, got {type(item_metric).__name__}")
+            continue
+        value = item["value"]
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            reject("value", f"value must be a JSON number, got {type(value).__name__} {value!r}")
+            continue
+        ts = item["ts"]
+        if not isinstance(ts, str):
+            reject("ts", f"ts must be an RFC 3339 string, got {type(ts).__name__}")
+            continue
+        region = item["region"]
+        if isinstance(region, bool) or not isinstance(region, str | int):
+            reject("region", f"region must be a six-digit code, got {type(region).__name__}")
+            continue
+        entity = item.get("entity", "")
+        if entity is None:
+            entity = ""
+        if not isinstance(entity, str):
+            reject("entity", f"entity must be a string, got {type(entity).__name__}")
+            continue
+        item_operator = item.get("operator")
+        if item_operator not in (None, "", operator) and not operator_may_vary:
+            reject(
+                "operator",
+                f"operator {item_operator!r} in the payload does not match the sender's operator {operator!r} "
+                "(the operator comes from the credentials, not the payload)",
+            )
+            continue
+        op = item_operator if (operator_may_vary and item_operator) else operator
+        rows.append((item_metric, str(region), op, entity, ts, float(value), where, None, i, None))
+    frame = pd.DataFrame.from_records(rows, columns=RAW_COLUMNS) if rows else empty_raw_frame()
+    if rows:
+        frame["raw"] = None  # filled lazily for rejected rows only
+        frame.attrs["items"] = items if isinstance(items, list) else list(items)
+    return frame, rejections
+
+
+def _raw_text(item: Any) -> str:
+    try:
+        return json.dumps(item, ensure_ascii=False, default=str)
+    except (TypeError, ValueError):
+        return repr(item)
+
+
+def _parse_unique(values: pd.Series, parse: Callable[[str], int]) -> tuple[pd.Series, pd.Series]:
+    """Parse each distinct ts once: (epoch µs or NA, error text or None) aligned with `values`."""
+    parsed: dict[Any, int | None] = {}
+    errors: dict[Any, str | None] = {}
+    for text in pd.unique(values):
+        try:
+            parsed[text] = parse(text)
+            errors[text] = None
+        except TimestampError as exc:
+            parsed[text] = None
+            errors[text] = str(exc)
+        except (TypeError, ValueError, OverflowError):
+            parsed[text] = None
+            errors[text] = f"ts {text!r} is not a valid date-time"
+    us = values.map(parsed)
+    err = values.map(errors)
+    return us, err
+
+
+def validate_frame(
+    frame: pd.DataFrame,
+    *,
+    known_operators: set[str],
+    now_us: int,
+    ts_rule: TimestampRule = JSON_TS,
+    future_tolerance_s: int = 300,
+) -> tuple[pd.DataFrame, list[Rejection]]:
+    """Split a raw frame into valid normalised rows (VALID_COLUMNS) and rejections, one per bad row.
+
+    Each row is judged on its own; the first failing check names the field and the reason.
+    """
+    n = len(frame)
+    if n == 0:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in VALID_COLUMNS}), []
+    reason = np.full(n, None, dtype=object)
+    field = np.full(n, None, dtype=object)
+
+    def fail(mask: Any, fld: str, message: Any) -> None:
+        mask = np.asarray(mask, dtype=bool) & pd.isna(reason)
+        if not mask.any():
+            return
+        reason[mask] = message[mask] if isinstance(message, np.ndarray) else message
+        field[mask] = fld
+
+    metric = frame["metric"].astype(str)
+    operator = frame["operator"].astype(str)
+    entity = frame["entity"].fillna("").astype(str)
+    region_text = frame["region"].astype(str).str.strip()
+
+    # metric
+    bad = ~metric.isin(METRICS).to_numpy()
+    if bad.any():
+        fail(bad, "metric", ("unknown metric '" + metric + "'; see GET /v1/indicators for the catalogue").to_numpy())
+    # operator
+    bad = ~operator.isin(known_operators).to_numpy()
+    if bad.any():
+        fail(
+            bad,
+            "operator",
+            ("unknown operator '" + operator + "'; an administrator registers operators first").to_numpy(),
+        )
+    admin_metric = metric.isin(_ADMIN_METRICS).to_numpy()
+    is_admin = (operator == ADMIN_OPERATOR).to_numpy()
+    if (admin_metric & ~is_admin).any():
+        fail(
+            admin_metric & ~is_admin,
+            "metric",
+            ("metric " + metric + " is entered by the administration only").to_numpy(),
+        )
+    if (~admin_metric & is_admin).any():
+        fail(
+            ~admin_metric & is_admin,
+            "metric",
+            (
+                "metric " + metric + " is pushed by operators; the administration enters only reference series "
+                "(" + ", ".join(sorted(_ADMIN_METRICS)) + ")"
+            ).to_numpy(),
+        )
+    # region
+    known_region = region_text.isin(_REGION_TEXT).to_numpy()
+    fail(
+        ~known_region,
+        "region",
+        ("unknown region '" + region_text + "'; use a GB/T 2260 city code such as 360100 (Nanchang)").to_numpy(),
+    )
+    province = (region_text == str(PROVINCE)).to_numpy()
+    population = (metric == "population").to_numpy()
+    fail(
+        province & ~population,
+        "region",
+        np.full(
+            n,
+            f"region {PROVINCE} is the province, derived from its cities; report city figures (360100 … 361100)",
+            dtype=object,
+        ),
+    )
+    # entity
+    has_entity = (entity != "").to_numpy()
+    if has_entity.any():
+        ok = entity.str.fullmatch(ENTITY_ID_PATTERN.pattern).fillna(False).to_numpy(dtype=bool)
+        fail(
+            has_entity & ~ok,
+            "entity",
+            ("entity '" + entity.str.slice(0, 80) + "' must match [A-Za-z0-9_.:-]{1,64}").to_numpy(),
+        )
+    needs_entity = metric.isin(_ENTITY_METRICS).to_numpy()
+    fail(
+        needs_entity & ~has_entity,
+        "entity",
+        ("metric " + metric + " needs an entity (the data centre's id)").to_numpy(),
+    )
+    # ts
+    ts_us, ts_err = _parse_unique(frame["ts"], ts_rule.parser())
+    ts_bad = ts_err.notna().to_numpy()
+    fail(ts_bad, "ts", ts_err.to_numpy(dtype=object))
+    ts_vals = ts_us.fillna(0).to_numpy(dtype=np.int64)
+    future = ~ts_bad & (ts_vals > now_us + future_tolerance_s * 1_000_000)
+    if future.any():
+        fail(
+            future,
+            "ts",
+            (
+                "ts " + frame["ts"].astype(str) + f" is more than {future_tolerance_s // 60} minutes in the future"
+            ).to_numpy(),
+        )
+    # value
+    raw_value = frame["value"]
+    if not pd.api.types.is_numeric_dtype(raw_value.dtype):
+        text = raw_value.astype(str).str.strip()
+        value = pd.to_numeric(text, errors="coerce").to_numpy(dtype=float)
+        missing = (text == "").to_numpy() | raw_value.isna().to_numpy()
+        fail(missing, "value", np.full(n, "value is missing", dtype=object))
+        literal_nan = text.str.lower().isin(["nan", "+nan", "-nan"]).to_numpy()
+        unparsable = np.isnan(value) & ~literal_nan
+        fail(unparsable, "value", ("value '" + text.str.slice(0, 40) + "' is not a number").to_numpy())
+    else:
+        value = raw_value.to_numpy(dtype=float)
+    with np.errstate(invalid="ignore"):
+        fail(np.isnan(value), "value", np.full(n, "value is NaN; it must be a finite number", dtype=object))
+        fail(np.isinf(value), "value", np.full(n, "value is infinite; it must be a finite number", dtype=object))
+        value_text = pd.Series(value).map(_fmt).to_numpy(dtype=object)
+        fail(value < 0, "value", "value " + value_text + " is negative; values are ≥ 0")
+        integer = metric.isin(_INTEGER_METRICS).to_numpy()
+        fractional = integer & np.isfinite(value) & (np.floor(value) != value)
+        if fractional.any():
+            fail(
+                fractional,
+                "value",
+                "value "
+                + value_text
+                + " must be a whole number for "
+                + metric.to_numpy(dtype=object)
+                + " ("
+                + metric.map(_UNIT).fillna("").to_numpy(dtype=object)
+                + ")",
+            )
+        limit = metric.map(_MAX).fillna(math.inf).to_numpy(dtype=float)
+        too_big = value > limit
+        if too_big.any():
+            fail(
+                too_big,
+                "value",
+                "value "
+                + value_text
+                + " exceeds the plausible maximum "
+                + pd.Series(limit).map(_fmt).to_numpy(dtype=object)
+                + " for "
+                + metric.to_numpy(dtype=object),
+            )
+
+    rejected = pd.notna(reason)
+    rejections: list[Rejection] = []
+    if rejected.any():
+        items = frame.attrs.get("items")
+        for pos in np.flatnonzero(rejected):
+            row = frame.iloc[pos]
+            raw = row["raw"]
+            if raw is None or (isinstance(raw, float) and math.isnan(raw)):
+                idx = row["index"]
+                raw = (
+                    _raw_text(items[int(idx)])
+                    if items is not None and pd.notna(idx)
+                    else _raw_text({k: row[k] for k in ("ts", "region", "metric", "value", "operator", "entity")})
+                )
+            rejections.append(
+                Rejection(
+                    str(row["location"]),
+                    str(field[pos]),
+                    str(reason[pos]),
+                    str(raw),
+                    index=None if pd.isna(row["index"]) else int(row["index"]),
+                    line=None if pd.isna(row["line"]) else int(row["line"]),
+                )
+            )
+    keep = ~rejected
+    valid = pd.DataFrame(
+        {
+            "metric": metric.to_numpy()[keep],
+            "region": region_text.to_numpy()[keep],
+            "operator": operator.to_numpy()[keep],
+            "entity": entity.to_numpy()[keep],
+            "ts_us": ts_vals[keep],
+            "value": value[keep],
+        }
+    )
+    valid["region"] = valid["region"].astype(np.int64)
+    return valid, rejections
+
+
+def _fmt(v: float) -> str:
+    if math.isfinite(v) and v == int(v) and abs(v) < 1e16:
+        return str(int(v))
+    return repr(v)

@@ -1,0 +1,105 @@
+"""Versioned schema migrations: apply storage/migrations/NNNN_name.sql in order, once each."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+_LOCK_KEY = 7_305_119_001  # advisory lock: one migrator at a time
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    name: str
+    path: Path
+
+
+class SchemaBehind(RuntimeError):
+    """The database schema is older than this code expects."""
+
+
+def available_migrations() -> list[Migration]:
+    found = []
+    for path in sorted(MIGRATIONS_DIR.glob("[0-9][0-9][0-9][0-9]_*.sql")):
+        version = int(path.name[:4])
+        found.append(Migration(version, path.stem[5:], path))
+    return found
+
+
+def _ensure_table(conn: psycopg.Connection) -> None:
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migration ("
+        " version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"
+    )
+
+
+def applied_versions(conn: psycopg.Connection) -> set[int]:
+    exists = conn.execute("SELECT to_regclass('schema_migration') IS NOT NULL").fetchone()
+    if not exists or not exists[0]:
+        return set()
+    return {row[0] for row in conn.execute("SELECT version FROM schema_migration")}
+
+
+def timescaledb_loadable(conn: psycopg.Connection) -> bool:
+    """TimescaleDB is installed on the server and preloaded, so CREATE EXTENSION will work."""
+    row = conn.execute(
+        "SELECT EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'),"
+        " current_setting('shared_preload_libraries', true)"
+    ).fetchone()
+    return bool(row and row[0] and "timescaledb" in (row[1] or ""))
+
+
+def upgrade(url: str, *, use_timescaledb: bool | None = None) -> list[Migration]:
+    """Apply every pending migration; returns those applied. Safe to run from several processes."""
+    applied: list[Migration] = []
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", (_LOCK_KEY,))
+        try:
+            done = applied_versions(conn)
+            if not done:
+                want_ts = timescaledb_loadable(conn) if use_timescaledb is None else use_timescaledb
+                if want_ts:
+                    conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
+                    log.info("timescaledb enabled", extra={"event": "migrate.timescaledb"})
+            for migration in available_migrations():
+                if migration.version in done:
+                    continue
+                with conn.transaction():
+                    _ensure_table(conn)
+                    conn.execute(migration.path.read_text(encoding="utf-8"))  # type: ignore[call-overload]
+                    conn.execute(
+                        "INSERT INTO schema_migration (version, name) VALUES (%s, %s)",
+                        (migration.version, migration.name),
+                    )
+                log.info(
+                    "migration applied",
+                    extra={"event": "migrate.applied", "version": migration.version, "migration": migration.name},
+                )
+                applied.append(migration)
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))
+    return applied
+
+
+def check_schema(conn: psycopg.Connection) -> None:
+    """Raise SchemaBehind with what to run when the database lacks migrations this code needs."""
+    have = applied_versions(conn)
+    missing = [m for m in available_migrations() if m.version not in have]
+    if missing:
+        names = ", ".join(f"{m.version:04d}_{m.name}" for m in missing)
+        raise SchemaBehind(
+            f"the database schema is behind this version of infrawatch (missing {names}); "
+            "run `infrawatch db upgrade` first"
+        )
+
+
+def uses_timescaledb(conn: psycopg.Connection) -> bool:
+    row = conn.execute("SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = 'timescaledb')").fetchone()
+    return bool(row and row[0])
