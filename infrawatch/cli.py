@@ -13,6 +13,7 @@ from rich.progress import (
     BarColumn,
     DownloadColumn,
     Progress,
+    TaskID,
     TextColumn,
     TimeRemainingColumn,
     TransferSpeedColumn,
@@ -31,7 +32,7 @@ db_app = typer.Typer(help="Database schema and maintenance.", no_args_is_help=Tr
 app.add_typer(db_app, name="db")
 
 console = Console(stderr=True)
-out = Console()
+out = Console(soft_wrap=True)
 
 
 @app.callback()
@@ -104,6 +105,10 @@ def load_csv_command(
                 disable=not console.is_terminal,
             ) as progress:
                 task = progress.add_task(path.name, total=size)
+
+                def advance(n: int, progress: Progress = progress, task: TaskID = task) -> None:
+                    progress.advance(task, n)
+
                 try:
                     report = load_csv(
                         conn,
@@ -112,7 +117,7 @@ def load_csv_command(
                         operator_column_trusted=True,
                         timezone=timezone,
                         pipeline=pipeline,
-                        on_progress=lambda n, task=task: progress.advance(task, n),
+                        on_progress=advance,
                     )
                 except UnusableInput as exc:
                     console.print(f"[red]{path}: {exc}[/red]")
@@ -182,8 +187,12 @@ def _register_subcommands() -> None:
             mod = importlib.import_module(module)
         except ModuleNotFoundError as exc:
             if exc.name and module.startswith(exc.name):
-                continue
-            raise
+                continue  # that part is not installed
+            console.print(f"[yellow]infrawatch: the {module} commands are unavailable: {exc}[/yellow]")
+            continue
+        except Exception as exc:  # a broken part must not take the other commands down
+            console.print(f"[yellow]infrawatch: the {module} commands are unavailable: {exc!r}[/yellow]")
+            continue
         register = getattr(mod, "register", None)
         if register:
             register(app)

@@ -12,6 +12,7 @@ import io
 import logging
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,6 +22,7 @@ import psycopg
 
 from infrawatch.settings import get_settings
 from ingest.report import BatchReport, Rejection
+from ingest.timestamps import from_us
 from ingest.validate import JSON_TS, TimestampRule, frame_from_items, validate_frame
 
 log = logging.getLogger(__name__)
@@ -28,45 +30,28 @@ log = logging.getLogger(__name__)
 _STAGING = """
 CREATE TEMP TABLE IF NOT EXISTS iw_staging (
     seq integer, metric text COLLATE "C", region integer, operator text COLLATE "C",
-    entity text COLLATE "C", ts_us bigint, value double precision
+    entity text COLLATE "C", ts_us bigint, value double precision,
+    ts timestamptz GENERATED ALWAYS AS (to_timestamp(ts_us / 1000000.0::float8)) STORED
 ) ON COMMIT DELETE ROWS
 """
 
-_MERGE = """
-WITH staged AS (
-    SELECT seq, metric, region, operator, entity,
-           timestamptz 'epoch' + ts_us * interval '1 microsecond' AS ts, value
-    FROM iw_staging
-), s AS (
-    SELECT DISTINCT ON (metric, region, operator, entity, ts) *
-    FROM staged ORDER BY metric, region, operator, entity, ts, seq DESC
-), dropped AS (  -- earlier copies of an identity within this batch
-    SELECT st.*, s.value AS kept_value FROM staged st JOIN s USING (metric, region, operator, entity, ts)
-    WHERE st.seq <> s.seq
-), cur AS (
-    SELECT s.*, o.value AS old_value, o.batch_id AS old_batch, (o.batch_id IS NOT NULL) AS existed
-    FROM s LEFT JOIN observation o USING (metric, region, operator, entity, ts)
+_MERGE_TEMPLATE = """
+WITH cur AS (
+    SELECT s.metric, s.region, s.operator, s.entity, s.ts, s.value,
+           o.value AS old_value, o.batch_id AS old_batch, (o.batch_id IS NOT NULL) AS existed
+    FROM iw_staging s
+    LEFT JOIN observation o USING (metric, region, operator, entity, ts)
 ), hist AS (
     INSERT INTO observation_history (metric, region, operator, entity, ts, value, batch_id, superseded_by)
     SELECT metric, region, operator, entity, ts, old_value, old_batch, %(batch)s
     FROM cur WHERE existed AND old_value <> value
-    UNION ALL
-    SELECT metric, region, operator, entity, ts, value, %(batch)s, %(batch)s
-    FROM dropped WHERE value <> kept_value
     RETURNING 1
-), up AS (
-    INSERT INTO observation (metric, region, operator, entity, ts, value, batch_id)
-    SELECT metric, region, operator, entity, ts, value, %(batch)s
-    FROM cur WHERE NOT existed OR old_value <> value
-    ORDER BY metric, region, operator, entity, ts
-    ON CONFLICT (metric, region, operator, entity, ts)
-    DO UPDATE SET value = EXCLUDED.value, batch_id = EXCLUDED.batch_id, received_at = now()
-    RETURNING 1
-), fresh AS (
+), {write}, fresh AS (
     INSERT INTO feed_freshness (operator, metric, region, last_ts, last_received_at)
-    SELECT operator, metric, region, max(ts), now() FROM s GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+    SELECT operator, metric, region, max(ts), now() FROM cur GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
     ON CONFLICT (operator, metric, region) DO UPDATE
-    SET last_ts = GREATEST(feed_freshness.last_ts, EXCLUDED.last_ts), last_received_at = EXCLUDED.last_received_at
+    SET last_ts = GREATEST(feed_freshness.last_ts, EXCLUDED.last_ts),
+        last_received_at = EXCLUDED.last_received_at
     RETURNING 1
 ), dirty AS (
     INSERT INTO rollup_dirty (metric, day)
@@ -75,15 +60,52 @@ WITH staged AS (
     ON CONFLICT DO NOTHING
     RETURNING 1
 )
-SELECT
-    (SELECT count(*) FROM cur WHERE NOT existed),
-    (SELECT count(*) FROM cur WHERE existed AND old_value = value)
-        + (SELECT count(*) FROM dropped WHERE value = kept_value),
-    (SELECT count(*) FROM cur WHERE existed AND old_value <> value)
-        + (SELECT count(*) FROM dropped WHERE value <> kept_value),
-    (SELECT count(*) FROM up), (SELECT count(*) FROM hist), (SELECT count(*) FROM fresh),
-    (SELECT count(*) FROM dirty)
+SELECT count(*) FILTER (WHERE NOT existed),
+       count(*) FILTER (WHERE existed AND old_value = value),
+       count(*) FILTER (WHERE existed AND old_value <> value),
+       (SELECT count(*) FROM hist), (SELECT count(*) FROM fresh), (SELECT count(*) FROM dirty), {counted}
+FROM cur
 """
+
+# Fast path: new identities are plain inserts, revisions plain updates. A concurrent writer inserting the
+# same identity between our read and write makes it fail with a unique violation; then the upsert runs.
+_MERGE_FAST = _MERGE_TEMPLATE.format(
+    write="""ins AS (
+    INSERT INTO observation (metric, region, operator, entity, ts, value, batch_id)
+    SELECT metric, region, operator, entity, ts, value, %(batch)s FROM cur WHERE NOT existed
+    RETURNING 1
+), upd AS (
+    UPDATE observation o SET value = cur.value, batch_id = %(batch)s, received_at = now()
+    FROM cur WHERE cur.existed AND cur.old_value <> cur.value
+      AND (o.metric, o.region, o.operator, o.entity, o.ts) = (cur.metric, cur.region, cur.operator, cur.entity, cur.ts)
+    RETURNING 1
+)""",
+    counted="(SELECT count(*) FROM ins) + (SELECT count(*) FROM upd)",
+)
+
+_MERGE_UPSERT = _MERGE_TEMPLATE.format(
+    write="""up AS (
+    INSERT INTO observation (metric, region, operator, entity, ts, value, batch_id)
+    SELECT metric, region, operator, entity, ts, value, %(batch)s
+    FROM cur WHERE NOT existed OR old_value <> value
+    ORDER BY metric, region, operator, entity, ts
+    ON CONFLICT (metric, region, operator, entity, ts)
+    DO UPDATE SET value = EXCLUDED.value, batch_id = EXCLUDED.batch_id, received_at = now()
+    RETURNING 1
+)""",
+    counted="(SELECT count(*) FROM up)",
+)
+
+_IDENTITY = ["metric", "region", "operator", "entity", "ts_us"]
+
+
+@dataclass(slots=True)
+class PreparedBatch:
+    """A validated batch ready to store: normalised valid rows, rejections, and how many inputs it had."""
+
+    valid: pd.DataFrame
+    rejections: list[Rejection]
+    received: int
 
 
 def now_us() -> int:
@@ -175,20 +197,42 @@ class IngestPipeline:
             batch_id = int(row[0])
             report.batch_id = batch_id
             if len(valid):
+                valid, superseded = _split_superseded(valid)
+                # Probe the primary key per staged row instead of merge-joining the whole partition: a batch
+                # is small next to the table it lands in.
+                conn.execute(
+                    "SET LOCAL work_mem = '64MB'; SET LOCAL enable_mergejoin = off; SET LOCAL enable_hashjoin = off"
+                )
                 conn.execute(_STAGING)
                 with conn.cursor().copy(
                     "COPY iw_staging (seq, metric, region, operator, entity, ts_us, value) FROM STDIN"
                 ) as copy:
                     copy.write(_to_copy_text(valid))
-                counts = conn.execute(_MERGE, {"batch": batch_id}).fetchone()
+                try:
+                    with conn.transaction():
+                        counts = conn.execute(_MERGE_FAST, {"batch": batch_id}).fetchone()
+                except psycopg.errors.UniqueViolation:
+                    counts = conn.execute(_MERGE_UPSERT, {"batch": batch_id}).fetchone()
                 assert counts is not None
                 report.accepted, report.duplicates, report.revised = int(counts[0]), int(counts[1]), int(counts[2])
+                if len(superseded):
+                    changed = superseded[~superseded["same"]]
+                    report.duplicates += int(superseded["same"].sum())
+                    report.revised += len(changed)
+                    if len(changed):
+                        with conn.cursor().copy(
+                            "COPY observation_history (metric, region, operator, entity, ts, value, batch_id,"
+                            " superseded_by) FROM STDIN"
+                        ) as copy:
+                            cols = ["metric", "region", "operator", "entity", "ts_us", "value"]
+                            for m, region, op, entity, ts_us, value in changed[cols].itertuples(index=False, name=None):
+                                copy.write_row((m, region, op, entity, from_us(int(ts_us)), value, batch_id, batch_id))
             if rejections:
                 with conn.cursor().copy(
                     "COPY quarantine (batch_id, source, operator, location, field, raw, reason) FROM STDIN"
                 ) as copy:
-                    for r in rejections:
-                        copy.write_row((batch_id, source, operator, r.location, r.field, r.raw, r.reason))
+                    for rej in rejections:
+                        copy.write_row((batch_id, source, operator, rej.location, rej.field, rej.raw, rej.reason))
             conn.execute(
                 "INSERT INTO ingest_batch (id, source, operator, accepted, duplicates, revised, rejected, upload_id)"
                 " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
@@ -242,6 +286,18 @@ class IngestPipeline:
         self._months.update(todo)
 
 
+def _split_superseded(valid: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Within one batch the last copy of an identity wins; earlier copies are returned with `same` telling
+    whether they equal the winner (a duplicate) or not (a revision whose value goes to history)."""
+    dropped = valid.duplicated(subset=_IDENTITY, keep="last").to_numpy()
+    if not dropped.any():
+        return valid, valid.iloc[:0].assign(same=pd.Series(dtype=bool))
+    winners = valid[~dropped]
+    losers = valid[dropped]
+    kept = winners.set_index(_IDENTITY)["value"].reindex(pd.MultiIndex.from_frame(losers[_IDENTITY])).to_numpy()
+    return winners, losers.assign(same=losers["value"].to_numpy() == kept)
+
+
 def _months_of(ts_us: np.ndarray) -> list[int]:
     """Distinct UTC month starts (as epoch µs) of the given instants."""
     months = np.unique(ts_us.astype("datetime64[us]").astype("datetime64[M]"))
@@ -250,7 +306,7 @@ def _months_of(ts_us: np.ndarray) -> list[int]:
 
 def _to_copy_text(valid: pd.DataFrame) -> bytes:
     out = io.StringIO()
-    frame = valid[["metric", "region", "operator", "entity", "ts_us", "value"]].copy()
+    frame = valid[["metric", "region", "operator", "entity", "ts_us", "value"]].sort_values(_IDENTITY)
     frame.insert(0, "seq", np.arange(len(frame)))
     frame["entity"] = (
         frame["entity"].map(_escape_copy) if frame["entity"].str.contains(r"\\", regex=False).any() else frame["entity"]

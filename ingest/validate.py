@@ -172,9 +172,14 @@ def validate_frame(
     field = np.full(n, None, dtype=object)
 
     def fail(mask: Any, fld: str, message: Any) -> None:
+        """Record `message` (text, an array, or a callable making one) for rows in mask not yet failed."""
         mask = np.asarray(mask, dtype=bool) & pd.isna(reason)
         if not mask.any():
             return
+        if callable(message):
+            message = message()
+        if isinstance(message, pd.Series):
+            message = message.to_numpy(dtype=object)
         reason[mask] = message[mask] if isinstance(message, np.ndarray) else message
         field[mask] = fld
 
@@ -265,17 +270,20 @@ def validate_frame(
         text = raw_value.astype(str).str.strip()
         value = pd.to_numeric(text, errors="coerce").to_numpy(dtype=float)
         missing = (text == "").to_numpy() | raw_value.isna().to_numpy()
-        fail(missing, "value", np.full(n, "value is missing", dtype=object))
+        fail(missing, "value", "value is missing")
         literal_nan = text.str.lower().isin(["nan", "+nan", "-nan"]).to_numpy()
         unparsable = np.isnan(value) & ~literal_nan
-        fail(unparsable, "value", ("value '" + text.str.slice(0, 40) + "' is not a number").to_numpy())
+        fail(unparsable, "value", lambda: "value '" + text.str.slice(0, 40) + "' is not a number")
     else:
         value = raw_value.to_numpy(dtype=float)
     with np.errstate(invalid="ignore"):
-        fail(np.isnan(value), "value", np.full(n, "value is NaN; it must be a finite number", dtype=object))
-        fail(np.isinf(value), "value", np.full(n, "value is infinite; it must be a finite number", dtype=object))
-        value_text = pd.Series(value).map(_fmt).to_numpy(dtype=object)
-        fail(value < 0, "value", "value " + value_text + " is negative; values are ≥ 0")
+        fail(np.isnan(value), "value", "value is NaN; it must be a finite number")
+        fail(np.isinf(value), "value", "value is infinite; it must be a finite number")
+
+        def value_text() -> np.ndarray:
+            return pd.Series(value).map(_fmt).to_numpy(dtype=object)
+
+        fail(value < 0, "value", lambda: "value " + value_text() + " is negative; values are ≥ 0")
         integer = metric.isin(_INTEGER_METRICS).to_numpy()
         fractional = integer & np.isfinite(value) & (np.floor(value) != value)
         if fractional.any():
@@ -283,7 +291,7 @@ def validate_frame(
                 fractional,
                 "value",
                 "value "
-                + value_text
+                + value_text()
                 + " must be a whole number for "
                 + metric.to_numpy(dtype=object)
                 + " ("
@@ -297,7 +305,7 @@ def validate_frame(
                 too_big,
                 "value",
                 "value "
-                + value_text
+                + value_text()
                 + " exceeds the plausible maximum "
                 + pd.Series(limit).map(_fmt).to_numpy(dtype=object)
                 + " for "

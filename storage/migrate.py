@@ -73,7 +73,7 @@ def upgrade(url: str, *, use_timescaledb: bool | None = None) -> list[Migration]
                     continue
                 with conn.transaction():
                     _ensure_table(conn)
-                    conn.execute(migration.path.read_text(encoding="utf-8"))  # type: ignore[call-overload]
+                    conn.execute(migration.path.read_text(encoding="utf-8"))
                     conn.execute(
                         "INSERT INTO schema_migration (version, name) VALUES (%s, %s)",
                         (migration.version, migration.name),

@@ -6,6 +6,7 @@ Pure of the database: turns a file into raw observation frames (see ingest.valid
 from __future__ import annotations
 
 import codecs
+import csv
 import hashlib
 import io
 from collections.abc import Callable, Iterator
@@ -21,7 +22,7 @@ from ingest.validate import RAW_COLUMNS
 from reference.catalogue import METRICS
 
 KEY_COLUMNS = ("ts", "region", "operator", "entity")
-_EXTRA = [f"__extra_{i}" for i in range(32)]  # room for rows with more fields than the header
+_EXTRA = [f"__extra_{i}" for i in range(8)]  # room for rows with more fields than the header
 LONG_REQUIRED = ("ts", "region", "metric", "value")
 
 
@@ -139,7 +140,7 @@ def read_header(path: Path, encoding: str) -> list[str]:
         line = fh.readline()
     if not line.strip():
         raise UnusableInput(f"{path.name} is empty or has no header line")
-    return next(iter(pd.read_csv(io.StringIO(line), header=None, dtype=str).itertuples(index=False)))
+    return next(csv.reader([line]))
 
 
 def iter_raw_frames(
@@ -198,13 +199,14 @@ def _to_raw(
 ) -> tuple[pd.DataFrame, list[Rejection]]:
     rejections: list[Rejection] = []
     extra = chunk[_EXTRA]
-    too_many = (extra.notna() & (extra != "")).any(axis=1).to_numpy()
-    too_few = chunk[layout.columns].isna().any(axis=1).to_numpy()
+    too_many = extra.notna().to_numpy() & (extra != "").to_numpy()
+    too_many = too_many.any(axis=1)
+    too_few = chunk[layout.columns].isna().to_numpy().any(axis=1)
     chunk = chunk[layout.columns].fillna("")
-    blank = (chunk.apply(lambda c: c.str.strip()) == "").all(axis=1).to_numpy() & ~too_many
+    raw_all = _raw_lines(chunk, layout.columns)
+    blank = (raw_all.str.replace(",", "", regex=False).str.strip() == "").to_numpy() & ~too_many
     bad_shape = (too_many | too_few) & ~blank
     if bad_shape.any():
-        raw_all = _raw_lines(chunk, layout.columns)
         for pos in np.flatnonzero(bad_shape):
             what = "more" if too_many[pos] else "fewer"
             rejections.append(
@@ -217,10 +219,10 @@ def _to_raw(
                 )
             )
     drop = blank | bad_shape
+    raw_line = raw_all
     if drop.any():
-        chunk, lines = chunk[~drop], lines[~drop]
+        chunk, lines, raw_line = chunk[~drop], lines[~drop], raw_all[~drop]
     op_col = chunk["operator"].str.strip() if "operator" in chunk.columns else pd.Series("", index=chunk.index)
-    raw_line = _raw_lines(chunk, layout.columns)
     if operator_column_trusted:
         ops = op_col.where(op_col != "", operator or "")
         no_op = (ops == "").to_numpy()
@@ -287,7 +289,10 @@ def _to_raw(
 
 
 def _raw_lines(chunk: pd.DataFrame, columns: list[str]) -> pd.Series:
-    """The row as CSV text again, for quarantine."""
+    """The row as CSV text again, for quarantine (vectorised concatenation)."""
     if chunk.empty:
-        return pd.Series([], dtype=object)
-    return chunk[columns].agg(",".join, axis=1)
+        return pd.Series([], dtype=object, index=chunk.index)
+    text = chunk[columns[0]].astype(str)
+    for col in columns[1:]:
+        text = text + "," + chunk[col].astype(str)
+    return text

@@ -8,6 +8,8 @@ import shutil
 import time
 from pathlib import Path
 
+import psycopg
+
 from collectors.csvfile import UnusableInput, load_csv
 from ingest.pipeline import IngestPipeline
 from storage import connect
@@ -15,7 +17,9 @@ from storage import connect
 log = logging.getLogger(__name__)
 
 
-def process_file(conn, path: Path, *, operator: str | None, timezone: str, pipeline: IngestPipeline) -> Path:  # type: ignore[no-untyped-def]
+def process_file(
+    conn: psycopg.Connection, path: Path, *, operator: str | None, timezone: str, pipeline: IngestPipeline
+) -> Path:
     """Load one file and move it; returns its new path. done/ when every row stored, else failed/."""
     try:
         report = load_csv(

@@ -1,0 +1,5 @@
+"""`python -m infrawatch` runs the CLI."""
+
+from infrawatch.cli import app
+
+app(prog_name="infrawatch")

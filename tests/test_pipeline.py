@@ -1,0 +1,132 @@
+"""The ingest pipeline against real PostgreSQL: identity rules, history, quarantine, batches, partitions."""
+
+import pytest
+
+from ingest.pipeline import IngestPipeline
+
+pytestmark = pytest.mark.embedded
+
+TS = "2023-06-30T00:00:00+08:00"
+
+
+def push(conn, items, operator="cmcc", metric="bs5g_total"):
+    return IngestPipeline().submit_items(conn, items, source="test", operator=operator, metric=metric)
+
+
+def rows(conn, sql, *args):
+    return conn.execute(sql, args).fetchall()
+
+
+def test_duplicate_is_counted_and_stored_once(conn):
+    first = push(conn, [{"ts": TS, "region": "360100", "value": 100}])
+    again = push(conn, [{"ts": TS, "region": "360100", "value": 100}])
+    assert (first.accepted, first.duplicates) == (1, 0)
+    assert (again.accepted, again.duplicates, again.revised) == (0, 1, 0)
+    assert rows(conn, "SELECT count(*) FROM observation") == [(1,)]
+
+
+def test_revision_keeps_previous_value_in_history(conn):
+    push(conn, [{"ts": TS, "region": "360100", "value": 100}])
+    report = push(conn, [{"ts": TS, "region": "360100", "value": 120}])
+    assert report.revised == 1
+    assert rows(conn, "SELECT value FROM observation") == [(120.0,)]
+    assert rows(conn, "SELECT value FROM observation_history") == [(100.0,)]
+
+
+def test_same_identity_twice_in_one_batch_keeps_the_last_and_the_first_in_history(conn):
+    report = push(conn, [{"ts": TS, "region": "360100", "value": 1}, {"ts": TS, "region": "360100", "value": 2}])
+    assert (report.accepted, report.revised) == (1, 1)
+    assert rows(conn, "SELECT value FROM observation") == [(2.0,)]
+    assert rows(conn, "SELECT value FROM observation_history") == [(1.0,)]
+
+
+def test_identity_includes_operator_and_entity(conn):
+    push(conn, [{"ts": TS, "region": "360100", "value": 1}], operator="cmcc")
+    push(conn, [{"ts": TS, "region": "360100", "value": 1}], operator="ctcc")
+    push(
+        conn,
+        [
+            {"ts": TS, "region": "360100", "value": 5, "entity": "dc-a"},
+            {"ts": TS, "region": "360100", "value": 6, "entity": "dc-b"},
+        ],
+        metric="dc_energy_total_kwh",
+    )
+    assert rows(conn, "SELECT count(*) FROM observation") == [(4,)]
+
+
+def test_one_bad_item_never_takes_the_good_ones_down_and_is_quarantined_with_raw_and_source(conn):
+    report = push(
+        conn,
+        [
+            {"ts": TS, "region": "360100", "value": 1},
+            {"ts": TS, "region": "360200", "value": -5},
+            {"ts": TS, "region": "360300", "value": 3},
+        ],
+    )
+    assert (report.accepted, report.rejected) == (2, 1)
+    [(source, operator, raw, reason)] = rows(conn, "SELECT source, operator, raw, reason FROM quarantine")
+    assert (source, operator) == ("test", "cmcc")
+    assert '"value": -5' in raw and "negative" in reason
+
+
+def test_every_batch_is_recorded_with_its_counts(conn):
+    push(
+        conn,
+        [
+            {"ts": TS, "region": "360100", "value": 1},
+            {"ts": TS, "region": "360100", "value": 1},
+            {"ts": "nope", "region": "360100", "value": 1},
+        ],
+    )
+    assert rows(conn, "SELECT source, accepted, duplicates, revised, rejected FROM ingest_batch") == [
+        ("test", 1, 1, 0, 1)
+    ]
+
+
+def test_a_batch_of_only_rejections_is_still_recorded(conn):
+    report = push(conn, [{"ts": TS, "region": "1", "value": 1}])
+    assert report.rejected == 1 and report.batch_id
+    assert rows(conn, "SELECT count(*) FROM quarantine WHERE batch_id = %s", report.batch_id) == [(1,)]
+
+
+def test_backfill_of_any_past_month_creates_its_partition(conn):
+    push(conn, [{"ts": "2009-01-15T00:00:00Z", "region": "360100", "value": 1}])
+    [(part,)] = rows(conn, "SELECT tableoid::regclass::text FROM observation")
+    assert part == "observation_y2009m01"
+
+
+def test_rows_in_the_default_partition_move_when_their_month_partition_is_made(conn):
+    conn.execute(
+        "INSERT INTO observation (metric, region, operator, entity, ts, value, batch_id)"
+        " VALUES ('bs5g_total', 360100, 'cmcc', '', '2011-05-02T00:00:00Z', 7, 0)"
+    )
+    assert rows(conn, "SELECT tableoid::regclass::text FROM observation") == [("observation_default",)]
+    conn.execute("SELECT iw_ensure_partitions('2011-05-01T00:00:00Z', '2011-05-01T00:00:00Z')")
+    assert rows(conn, "SELECT tableoid::regclass::text, value FROM observation") == [("observation_y2011m05", 7.0)]
+
+
+def test_freshness_and_rollup_change_log_follow_each_batch(conn):
+    push(
+        conn,
+        [
+            {"ts": TS, "region": "360100", "value": 1},
+            {"ts": "2023-05-31T00:00:00+08:00", "region": "360100", "value": 1},
+        ],
+    )
+    assert rows(conn, "SELECT operator, metric, region, last_ts::text FROM feed_freshness") == [
+        ("cmcc", "bs5g_total", 360100, "2023-06-29 16:00:00+00")
+    ]
+    assert rows(conn, "SELECT metric, day::text FROM rollup_dirty ORDER BY day") == [
+        ("bs5g_total", "2023-05-30"),
+        ("bs5g_total", "2023-06-29"),
+    ]
+
+
+def test_a_new_operator_registered_later_is_accepted_without_restarting(conn):
+    pipeline = IngestPipeline()
+    item = [{"ts": TS, "region": "360100", "value": 1, "entity": "dc1"}]
+    assert pipeline.submit_items(conn, item, source="t", operator="gdsdc", metric="dc_energy_it_kwh").rejected == 1
+    conn.execute("INSERT INTO operator (id, name) VALUES ('gdsdc', 'A data-centre operator')")
+    conn.commit()
+    pipeline._operators_loaded_at -= 10  # the cache refresh interval has passed
+    assert pipeline.submit_items(conn, item, source="t", operator="gdsdc", metric="dc_energy_it_kwh").accepted == 1

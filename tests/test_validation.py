@@ -1,0 +1,96 @@
+"""Validation of observations (contract §4): every bad value named, good ones kept. Pure, no database."""
+
+import pandas as pd
+import pytest
+
+from ingest.pipeline import now_us
+from ingest.timestamps import parse_rfc3339
+from ingest.validate import frame_from_items, validate_frame
+
+OPERATORS = {"cmcc", "ctcc", "admin"}
+TS = "2023-06-30T00:00:00+08:00"
+
+
+def check(items, *, operator="cmcc", metric=None):
+    frame, rejections = frame_from_items(items, operator=operator, metric=metric)
+    valid, found = validate_frame(frame, known_operators=OPERATORS, now_us=now_us())
+    return valid, {r.index: (r.field, r.reason) for r in rejections + found}
+
+
+def item(**kw):
+    return {"ts": TS, "region": "360100", "metric": "bs5g_total", "value": 10, **kw}
+
+
+@pytest.mark.parametrize(
+    ("bad", "field", "words"),
+    [
+        (item(value=float("nan")), "value", "NaN"),
+        (item(value=float("inf")), "value", "infinite"),
+        (item(value=-1), "value", "negative"),
+        (item(value=2.5), "value", "whole number"),
+        (item(value="12"), "value", "JSON number"),
+        (item(value=True), "value", "JSON number"),
+        (item(region="999999"), "region", "unknown region"),
+        (item(region="360000"), "region", "province"),
+        (item(metric="bs6g_total"), "metric", "unknown metric"),
+        (item(metric="population"), "metric", "administration only"),
+        (item(ts="2023-06-30T00:00:00"), "ts", "no UTC offset"),
+        (item(ts="2999-01-01T00:00:00Z"), "ts", "future"),
+        (item(metric="dc_energy_it_kwh", value=1.0), "entity", "needs an entity"),
+        (item(entity="bad entity!"), "entity", "must match"),
+        (item(operator="ctcc"), "operator", "does not match"),
+        (item(value=5_000_000), "value", "plausible maximum"),
+        ({"ts": TS, "value": 1, "metric": "bs5g_total"}, "region", "missing"),
+        ([1, 2], "", "expected an object"),
+    ],
+)
+def test_each_bad_observation_is_rejected_with_its_field_and_reason(bad, field, words):
+    good = item(region="360200")
+    valid, rejected = check([good, bad])
+    assert list(valid["region"]) == [360200]  # the good neighbour survives
+    assert rejected[1][0] == field
+    assert words in rejected[1][1]
+
+
+def test_unknown_operator_is_rejected():
+    valid, rejected = check([item()], operator="nobody")
+    assert valid.empty
+    assert "unknown operator 'nobody'" in rejected[0][1]
+
+
+def test_the_administration_may_enter_population_at_province_level():
+    valid, rejected = check([item(metric="population", region="360000", value=45_279_800)], operator="admin")
+    assert rejected == {}
+    assert valid.iloc[0]["region"] == 360000
+
+
+def test_valid_rows_are_normalised_to_utc_microseconds_and_integer_regions():
+    valid, rejected = check([item(value=12345, entity="")])
+    assert rejected == {}
+    row = valid.iloc[0]
+    assert row["ts_us"] == parse_rfc3339("2023-06-29T16:00:00Z")
+    assert row["region"] == 360100 and row["value"] == 12345.0 and row["entity"] == ""
+
+
+def test_csv_strings_are_checked_as_numbers():
+    frame = pd.DataFrame(
+        {
+            "metric": ["bs5g_total"] * 4,
+            "region": ["360100"] * 4,
+            "operator": ["cmcc"] * 4,
+            "entity": [""] * 4,
+            "ts": [TS] * 4,
+            "value": ["12", "abc", "", "nan"],
+            "location": ["l2", "l3", "l4", "l5"],
+            "raw": ["r"] * 4,
+            "index": [None] * 4,
+            "line": [2, 3, 4, 5],
+        }
+    )
+    valid, found = validate_frame(frame, known_operators=OPERATORS, now_us=now_us())
+    assert list(valid["value"]) == [12.0]
+    assert [(r.line, r.reason) for r in found] == [
+        (3, "value 'abc' is not a number"),
+        (4, "value is missing"),
+        (5, "value is NaN; it must be a finite number"),
+    ]
