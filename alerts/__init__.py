@@ -1,1 +1,1 @@
-"""placeholder"""
+"""Alerting: rules, the alert engine and life cycle, notifications and the scheduler (contract §9)."""

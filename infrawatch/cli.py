@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
+import psycopg
 import typer
 from rich.console import Console
 from rich.progress import (
@@ -81,12 +82,11 @@ def load_csv_command(
     """Load CSV files; exit 0 when every row was stored, 1 when some were rejected, 2 on unusable input."""
     from collectors.csvfile import UnusableInput, load_csv
     from ingest.pipeline import IngestPipeline
-    from storage import connect
 
     worst = 0
     pipeline = IngestPipeline()
     reports = []
-    with connect() as conn:
+    with _checked_connection() as conn:
         for path in paths:
             try:
                 size = path.stat().st_size
@@ -133,6 +133,23 @@ def load_csv_command(
     raise typer.Exit(worst)
 
 
+def _checked_connection() -> psycopg.Connection:
+    """A connection to a database whose schema is current; otherwise say what to run and exit 2."""
+    from storage import SchemaBehind, check_schema, connect
+
+    try:
+        conn = connect()
+        check_schema(conn)
+        conn.commit()
+    except SchemaBehind as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    except psycopg.OperationalError as exc:
+        console.print(f"[red]cannot reach the database ({exc}); check INFRAWATCH_DATABASE_URL[/red]")
+        raise typer.Exit(2) from None
+    return conn
+
+
 def _print_upload_report(report: object) -> None:
     from collectors.csvfile import UploadReport
 
@@ -167,22 +184,40 @@ def watch_inbox_command(
     """Load CSV files dropped into a folder, moving each to done/ or failed/ with its report beside it."""
     from collectors.inbox import watch_inbox
 
+    _checked_connection().close()
     watch_inbox(inbox, operator=operator, timezone=timezone, interval=interval, once=once)
 
 
-def _register_subcommands() -> None:
-    """Each package adds its commands here; a missing optional part never breaks the CLI."""
+#: Which module adds each top-level command; only the one a command needs is imported, so a quick
+#: command (load-csv) does not pay for the web stack's imports. `--help` imports them all.
+COMMAND_MODULES: dict[str, str] = {
+    "targets": "metrics.cli", "status": "metrics.cli", "rollups": "metrics.cli",
+    "ingest": "collectors.mqtt.cli", "mqtt": "collectors.mqtt.cli",
+    "serve": "api.cli", "keys": "api.cli", "operators": "api.cli",
+    "scheduler": "alerts.cli", "alerts": "alerts.cli",
+    "simulate": "simulators.cli",
+    "dashboards": "dashboards.cli",
+    "demo": "infrawatch.demo",
+}
+_BUILTIN = {"db", "load-csv", "watch-inbox"}
+
+
+def _requested_command(argv: list[str]) -> str | None:
+    for arg in argv[1:]:
+        if not arg.startswith("-"):
+            return arg
+    return None
+
+
+def _register_subcommands(argv: list[str] | None = None) -> None:
+    """Each package adds its commands here; a missing or broken optional part never breaks the CLI."""
     import importlib
 
-    for module in (
-        "metrics.cli",
-        "collectors.mqtt.cli",
-        "api.cli",
-        "alerts.cli",
-        "simulators.cli",
-        "dashboards.cli",
-        "infrawatch.demo",
-    ):
+    command = _requested_command(sys.argv if argv is None else argv)
+    if command in _BUILTIN:
+        return
+    wanted = [COMMAND_MODULES[command]] if command in COMMAND_MODULES else list(dict.fromkeys(COMMAND_MODULES.values()))
+    for module in wanted:
         try:
             mod = importlib.import_module(module)
         except ModuleNotFoundError as exc:

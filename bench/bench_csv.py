@@ -1,0 +1,61 @@
+"""CSV ingest, side by side: `infrawatch load-csv` against `psql \\copy` of the same file into a bare table
+(the ceiling), in one run; rows per second, ratio and peak memory. Appends to docs/benchmarks.md."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from common import append_section, fresh_database, run_measured
+from csvgen import write_csv
+
+BARE = ("CREATE TABLE bare (ts timestamptz, region integer, operator text, entity text, metric text, "
+        "value double precision)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rows", type=int, default=2_000_000)
+    parser.add_argument("--repeat", type=int, default=2, help="runs of each, alternating; the best is kept")
+    parser.add_argument("--no-record", action="store_true", help="print only; do not append to docs/benchmarks.md")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "observations.csv"
+        write_csv(path, args.rows)
+        size_mb = path.stat().st_size / 1e6
+        ours, ceiling = [], []
+        for _ in range(args.repeat):
+            url = fresh_database("iw_bench_csv")
+            env = {**os.environ, "INFRAWATCH_DATABASE_URL": url, "INFRAWATCH_LOG_JSON": "true"}
+            ours.append(run_measured([sys.executable, "-m", "infrawatch", "load-csv", str(path)], env))
+            bare_url = fresh_database("iw_bench_csv_bare", migrate=False)
+            psql = shutil.which("psql") or "psql"
+            run_measured([psql, bare_url, "-qc", BARE])
+            ceiling.append(run_measured([psql, bare_url, "-qc", f"\\copy bare FROM '{path}' WITH (FORMAT csv, HEADER)"]))
+    best, top = min(ours, key=lambda r: r["wall_s"]), min(ceiling, key=lambda r: r["wall_s"])
+    rate, top_rate = args.rows / best["wall_s"], args.rows / top["wall_s"]
+    body = (
+        f"{args.rows:,} rows ({size_mb:.0f} MB, long format, 500 data-centre meters at 5-minute steps); "
+        f"best of {args.repeat} alternating runs each.\n\n"
+        "| loader | wall s | rows/s | CPU s (client) | peak RSS MB |\n| --- | ---: | ---: | ---: | ---: |\n"
+        f"| infrawatch load-csv (validate, COPY to staging, merge, history, quarantine) | {best['wall_s']:.1f} | "
+        f"{rate:,.0f} | {best['cpu_s']:.1f} | {best['peak_mb']:.0f} |\n"
+        f"| psql \\copy into a bare table (ceiling) | {top['wall_s']:.1f} | {top_rate:,.0f} | {top['cpu_s']:.1f} | "
+        f"{top['peak_mb']:.0f} |\n\n"
+        f"Ratio: load-csv reaches **{rate / top_rate:.0%}** of the ceiling.\n"
+    )
+    print(body)
+    if not args.no_record:
+        append_section("CSV ingest: load-csv vs psql \\copy", f"uv run python bench/bench_csv.py --rows {args.rows}", body)
+
+
+if __name__ == "__main__":
+    main()
