@@ -1,1 +1,5 @@
-"""placeholder"""
+"""The HTTP API (contract §7): FastAPI app factory, API-key auth and thin routes over the other layers."""
+
+from api.app import create_app
+
+__all__ = ["create_app"]

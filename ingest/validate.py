@@ -123,8 +123,17 @@ def frame_from_items(
     frame = pd.DataFrame.from_records(rows, columns=RAW_COLUMNS) if rows else empty_raw_frame()
     if rows:
         frame["raw"] = None  # filled lazily for rejected rows only
-        frame.attrs["items"] = items if isinstance(items, list) else list(items)
+        # Kept for quarantining rejected items' raw text; pandas deep-copies `attrs` on every operation,
+        # so the list is shared rather than copied.
+        frame.attrs["items"] = SharedItems(items)
     return frame, rejections
+
+
+class SharedItems(list[Any]):
+    """Received items referenced (not copied) by every frame pandas derives from the first one."""
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> SharedItems:
+        return self
 
 
 def _raw_text(item: Any) -> str:

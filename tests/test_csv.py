@@ -160,3 +160,10 @@ def test_load_csv_command_exit_codes_say_stored_rejected_or_unusable(db_url, tmp
     broken = cli("load-csv", str(unusable), "--operator", "cmcc")
     assert broken.returncode == 2
     assert "lacks column" in broken.stderr
+
+
+def test_a_binary_file_is_unusable_input_not_a_crash(conn, tmp_path):
+    path = tmp_path / "photo.csv"
+    path.write_bytes(bytes(range(256)) * 64)
+    with pytest.raises(UnusableInput, match="not text"):
+        load_csv(conn, path, operator="cmcc", operator_column_trusted=True)

@@ -136,8 +136,13 @@ class _CountingReader(io.RawIOBase):
 
 
 def read_header(path: Path, encoding: str) -> list[str]:
-    with open(path, encoding=encoding, newline="") as fh:
-        line = fh.readline()
+    try:
+        with open(path, encoding=encoding, newline="") as fh:
+            line = fh.readline()
+    except UnicodeDecodeError:
+        raise UnusableInput(f"{path.name} is not text (neither UTF-8 nor GB18030); upload a CSV file") from None
+    if "\x00" in line:
+        raise UnusableInput(f"{path.name} is not text (it holds NUL bytes); upload a CSV file")
     if not line.strip():
         raise UnusableInput(f"{path.name} is empty or has no header line")
     return next(csv.reader([line]))

@@ -1,0 +1,218 @@
+"""Every panel query of every board runs against the jiangxi-2023 scenario, with Grafana's macros and
+variables expanded as Grafana would, and returns the columns its panel type needs — and rows."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import psycopg
+import pytest
+
+from dashboards.boards import all_boards
+from dashboards.check import check_board
+from dashboards.grafana_sql import TimeRange, Variable, expand
+from tests.conftest import RUN_ID, with_dbname
+
+pytestmark = pytest.mark.slow
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+#: The scenario's plan year seen from just after its end (deadlines passed, progress final).
+AS_OF = datetime(2024, 1, 1, 0, 0, tzinfo=SHANGHAI)
+#: Dashboard time range for the check: the scenario's data (2022-12-31 … 2023-12-31) and today's
+#: ingest batches (received now), like an administrator choosing "from 2022-12" in the picker.
+RANGE_START = datetime(2022, 12, 1, tzinfo=UTC)
+
+
+# -- the scenario in a database of its own (module scope: loaded once for all boards) ----------------
+
+
+class _Items(list[dict[str, Any]]):
+    """Items that pandas shares instead of deep-copying. frame_from_items keeps the submitted list in
+    frame.attrs, which pandas deep-copies on every derived frame (90 % of submit_items' time for a big
+    batch; ingest/delivery.py works around it the same way)."""
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> _Items:
+        return self
+
+
+def _items(frame: Any) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """The scenario's true observations as JSON items, one list per operator (its own credentials)."""
+    for operator, part in frame.groupby("operator", sort=True):
+        ts = [datetime.fromtimestamp(us / 1e6, SHANGHAI).isoformat() for us in part["ts_us"].tolist()]
+        yield (
+            str(operator),
+            [
+                {"ts": t, "region": str(r), "metric": m, "value": v, "entity": e}
+                for t, r, m, v, e in zip(
+                    ts,
+                    part["region"].tolist(),
+                    part["metric"].tolist(),
+                    part["value"].tolist(),
+                    part["entity"].tolist(),
+                    strict=True,
+                )
+            ],
+        )
+
+
+def load_jiangxi_2023(conn: psycopg.Connection) -> None:
+    """The jiangxi-2023 scenario through the ingest pipeline, then rollups, targets, progress and alerts.
+
+    Data-centre meters are kept at one reading a day (local midnight) instead of every 5 minutes: they
+    are counters, so daily increases and daily PUE are unchanged while the load stays within the test
+    budget.
+    """
+    from alerts.engine import evaluate
+    from alerts.store import sync_rules_file
+    from ingest.pipeline import IngestPipeline
+    from metrics import evaluate_targets, load_targets, refresh_rollups, store_progress
+    from simulators.generate import generate
+    from simulators.scenario import load_scenario
+
+    frame = generate(load_scenario("jiangxi-2023"))
+    dc = frame["metric"].str.startswith("dc_")
+    midnight = (frame["ts_us"] // 1_000_000 + 8 * 3600) % 86400 == 0
+    frame = frame[~dc | midnight]
+    pipeline = IngestPipeline()
+    for operator, items in _items(frame):
+        for i in range(0, len(items), 20_000):
+            chunk = _Items(items[i : i + 20_000])
+            pipeline.submit_items(conn, chunk, source="simulator:jiangxi-2023", operator=operator)
+    # What an imperfect sender adds: rejected items end up in quarantine with their reasons.
+    pipeline.submit_items(
+        conn,
+        [
+            {"ts": "2023-12-31T00:00:00+08:00", "region": "360100", "metric": "bs5g_total", "value": -5},
+            {"ts": "2023-12-31T00:00:00+08:00", "region": "999999", "metric": "bs5g_total", "value": 5},
+            {"ts": "2023-12-31T00:00:00", "region": "360100", "metric": "bs5g_total", "value": 5},
+        ],
+        source="mqtt",
+        operator="cucc",
+    )
+    load_targets(conn)
+    conn.commit()
+    while refresh_rollups(conn):
+        pass
+    conn.commit()
+    store_progress(conn, evaluate_targets(conn, as_of=AS_OF))
+    conn.commit()
+    sync_rules_file(conn)
+    conn.commit()
+    evaluate(conn, AS_OF, refresh_targets=False)
+    conn.commit()
+
+
+@pytest.fixture(scope="module")
+def scenario_db(pg_server: str, template_db: str) -> Iterator[str]:
+    name = f"iw_dash_{RUN_ID}_{uuid.uuid4().hex[:6]}"
+    with psycopg.connect(pg_server, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_db}"')
+    url = with_dbname(pg_server, name)
+    try:
+        with psycopg.connect(url) as conn:
+            load_jiangxi_2023(conn)
+        yield url
+    finally:
+        with psycopg.connect(pg_server, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _problems(conn: psycopg.Connection, *, all_values: bool) -> list[str]:
+    out = []
+    for stem, board in all_boards().items():
+        results = check_board(conn, stem, board, start=RANGE_START, end=datetime.now(UTC), all_values=all_values)
+        out += [r.describe() for r in results if r.problem]
+    return out
+
+
+@pytest.mark.parametrize("stem", sorted(all_boards()))
+def test_every_panel_query_runs_and_returns_what_its_panel_needs(scenario_db: str, stem: str) -> None:
+    board = all_boards()[stem]
+    with psycopg.connect(scenario_db) as conn:
+        conn.execute("SET statement_timeout = '20s'")
+        conn.commit()
+        # Once with multi-value variables on "All", once with one value each (Grafana quotes both ways).
+        results = check_board(conn, stem, board, start=RANGE_START, end=datetime.now(UTC), all_values=True)
+        results += check_board(conn, stem, board, start=RANGE_START, end=datetime.now(UTC), all_values=False)
+    assert len(results) == 2 * sum(len(p.get("targets", [])) for p in board["panels"])
+    problems = [r.describe() for r in results if r.problem]
+    assert not problems, "\n\n".join(problems)
+
+
+def test_the_panels_run_under_grafanas_read_only_role(scenario_db: str) -> None:
+    """Grafana connects as a member of infrawatch_grafana: every query works with only its grants,
+    and writing is refused."""
+    with psycopg.connect(scenario_db) as conn:
+        conn.execute("SET ROLE infrawatch_grafana")
+        conn.commit()  # session-wide, so the rollbacks between queries keep it
+        problems = _problems(conn, all_values=True)
+        assert not problems, "\n\n".join(problems)
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("DELETE FROM target")
+        conn.rollback()
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("SELECT raw FROM quarantine")
+
+
+def test_the_feeds_board_calls_a_feed_stale_exactly_when_the_metrics_layer_does(scenario_db: str) -> None:
+    """The freshness table repeats metrics.freshness' rule in SQL; both must agree on every feed."""
+    from metrics import feed_freshness
+
+    board = all_boards()["feeds"]
+    panel = next(p for p in board["panels"] if p["title"] == "Freshness per operator and metric")
+    now = datetime.now(UTC)
+    sql = expand(panel["targets"][0]["rawSql"], TimeRange(RANGE_START, now))
+    with psycopg.connect(scenario_db) as conn:
+        shown = {(op, metric): state for op, metric, *_, state, _regions in conn.execute(sql)}
+        expected: dict[tuple[str, str], bool] = {}
+        for f in feed_freshness(conn, now=now):
+            key = (f.operator, f.metric)
+            expected[key] = expected.get(key, True) and f.stale  # the newest region decides
+    assert shown == {k: "stale" if v else "fresh" for k, v in expected.items()}
+
+
+def test_the_check_command_reports_every_panel_ok_on_the_scenario(
+    scenario_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from infrawatch.cli import app
+    from infrawatch.settings import get_settings
+
+    monkeypatch.setenv("INFRAWATCH_DATABASE_URL", scenario_db)
+    get_settings.cache_clear()
+    try:
+        # 2022-12 … today, like the other checks
+        days = (datetime.now(UTC) - RANGE_START).days + 1
+        result = CliRunner().invoke(app, ["dashboards", "check", "--days", str(days)])
+    finally:
+        get_settings.cache_clear()
+    assert result.exit_code == 0, result.output
+    assert "✗" not in result.output
+    assert result.output.count("✓") == sum(
+        len(p.get("targets", [])) for b in all_boards().values() for p in b["panels"]
+    )
+
+
+@pytest.mark.parametrize("target_id", ["jx-2023-5g-new", "jx-2023-gigabit-users"])
+def test_the_trajectory_ends_at_the_actual_the_metrics_layer_reports(scenario_db: str, target_id: str) -> None:
+    """The progress chart's last point at the deadline is the target's actual: for an increase target
+    (new 5G base stations) the daily increases cumulated since the start, for a level the level."""
+    board = all_boards()["plan-targets"]
+    panel = next(p for p in board["panels"] if p["title"] == "Actual vs expected trajectory")
+    deadline_end = datetime(2024, 1, 1, tzinfo=SHANGHAI)
+    time_range = TimeRange(
+        RANGE_START, deadline_end - timedelta(seconds=1), variables={"target": Variable("target", target_id)}
+    )
+    with psycopg.connect(scenario_db) as conn:
+        rows = conn.execute(expand(panel["targets"][0]["rawSql"], time_range)).fetchall()
+        (actual,) = conn.execute("SELECT actual FROM target_progress WHERE target_id = %s", [target_id]).fetchone()
+        expected_rows = conn.execute(expand(panel["targets"][1]["rawSql"], time_range)).fetchall()
+        (goal,) = conn.execute("SELECT goal FROM target_progress WHERE target_id = %s", [target_id]).fetchone()
+    assert rows[-1][1] == pytest.approx(actual, rel=1e-9)
+    # the planned trajectory reaches the goal at the deadline (its last day starts 24 h before)
+    assert expected_rows[-1][1] == pytest.approx(goal, rel=0.01)
