@@ -4,6 +4,7 @@ and an MQTT broker (Mosquitto if on PATH, else the pure-Python amqtt broker)."""
 from __future__ import annotations
 
 import logging
+import os
 import shutil
 import socket
 import subprocess
@@ -57,6 +58,8 @@ def start_broker(workdir: Path, port: int | None = None) -> tuple[subprocess.Pop
             f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
             f"persistence_location {workdir}/\nautosave_interval 1\nmax_queued_messages 0\n"
             "max_inflight_messages 0\nset_tcp_nodelay true\n"
+            # as root, Mosquitto would drop to its own user, who cannot write the store in our data dir
+            + ("user root\n" if os.geteuid() == 0 else "")
         )
         proc = subprocess.Popen([mosquitto, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     else:

@@ -107,6 +107,8 @@ class Broker:
         conf.write_text(
             f"listener {self.port} 127.0.0.1\npersistence true\npersistence_location {self.workdir}/\n"
             "autosave_interval 1\nmax_queued_messages 0\nmax_inflight_messages 0\n"
+            # as root, Mosquitto would drop to its own user, who cannot write the store in pytest's tmp dirs
+            + ("user root\n" if os.geteuid() == 0 else "")
             + (self.conf_extra or "allow_anonymous true\n")
         )
         with open(self.workdir / "broker.log", "ab") as log:

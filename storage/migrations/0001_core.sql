@@ -48,10 +48,13 @@ BEGIN
             PRIMARY KEY (metric, region, operator, entity, ts)
         );
         PERFORM create_hypertable('observation', 'ts', chunk_time_interval => interval '7 days');
-        ALTER TABLE observation SET (timescaledb.compress,
-            timescaledb.compress_segmentby = 'metric, operator',
-            timescaledb.compress_orderby = 'region, entity, ts');
-        PERFORM add_compression_policy('observation', interval '60 days');
+        -- Compression is a Timescale-License feature: an Apache-only build keeps plain chunks.
+        IF current_setting('timescaledb.license', true) IS DISTINCT FROM 'apache' THEN
+            ALTER TABLE observation SET (timescaledb.compress,
+                timescaledb.compress_segmentby = 'metric, operator',
+                timescaledb.compress_orderby = 'region, entity, ts');
+            PERFORM add_compression_policy('observation', interval '60 days');
+        END IF;
     ELSE
         CREATE TABLE observation_default PARTITION OF observation DEFAULT;
         -- Time-range scans across all series (retention, rollup rebuilds).

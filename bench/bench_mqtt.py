@@ -1,0 +1,221 @@
+"""MQTT → database end to end, side by side in one run (issue 10): observations per second stored by
+`infrawatch ingest mqtt` (QoS 1, acknowledgement after commit) for 1 and 100 observations per message,
+against (a) a naive consumer (one INSERT per observation, a commit per message) and (b) the ceiling: the same
+rows COPYed into the same table with the same indexes, no MQTT. Also publish-to-commit latency (p50, p99)
+and the CPU seconds of each process. Messages are pre-generated and replayed by several `mosquitto_pub -l`
+processes so the publisher is not the bottleneck. Appends to docs/benchmarks.md.
+
+    uv run python bench/bench_mqtt.py [--single 100000] [--batched 1000000] [--naive 20000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import psycopg
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from common import append_section, fresh_database
+
+from infrawatch.embedded import start_broker
+
+CITIES = [360100, 360200, 360300, 360400, 360500, 360600, 360700, 360800, 360900, 361000, 361100]
+TOPIC = "infra/v1/cmcc/dc_energy_total_kwh"
+START = datetime(2023, 1, 1, tzinfo=UTC)
+ENTITIES = 2000  # data-centre meters of the `load` scenario's size
+
+
+def observations(n: int) -> list[dict[str, object]]:
+    """n cumulative meter readings: ENTITIES meters at 5-minute steps."""
+    out = []
+    for i in range(n):
+        step, e = divmod(i, ENTITIES)
+        ts = (START + timedelta(minutes=5 * step)).isoformat()
+        out.append({"ts": ts, "region": str(CITIES[e % 11]), "value": 1000 + 37 * step + e, "entity": f"dc{e:05d}"})
+    return out
+
+
+def message_files(obs: list[dict[str, object]], per_message: int, publishers: int, folder: Path) -> list[Path]:
+    lines = []
+    for i in range(0, len(obs), per_message):
+        part = obs[i : i + per_message]
+        lines.append(json.dumps(part[0] if per_message == 1 else part, separators=(",", ":")))
+    files = []
+    for p in range(publishers):
+        path = folder / f"pub{per_message}-{p}.txt"
+        path.write_text("\n".join(lines[p::publishers]) + "\n")
+        files.append(path)
+    return files
+
+
+def cpu_seconds(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError):
+        return 0.0
+
+
+def stored(url: str, table_count: bool) -> int:
+    with psycopg.connect(url) as conn:
+        sql = ("SELECT count(*) FROM observation WHERE entity <> 'probe'" if table_count else
+               "SELECT coalesce(sum(accepted + duplicates + revised), 0) FROM ingest_batch")
+        row = conn.execute(sql).fetchone()
+    return int(row[0]) if row else 0
+
+
+class Probe:
+    """Publishes one observation every 20 ms with ts = now, to measure publish-to-commit latency."""
+
+    def __init__(self, port: int) -> None:
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="bench-probe", protocol=mqtt.MQTTv5)
+        self.client.connect("127.0.0.1", port)
+        self.client.loop_start()
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        i = 0
+        while not self.stop.is_set():
+            now = datetime.now(UTC)
+            item = {"ts": now.isoformat(), "region": "360100", "value": i, "entity": "probe"}
+            self.client.publish("infra/v1/cmcc/dc_energy_it_kwh", json.dumps(item), qos=1)
+            i += 1
+            time.sleep(0.02)
+
+    def __enter__(self) -> Probe:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join()
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+def latencies_ms(url: str) -> tuple[float, float]:
+    """Publish-to-commit latency of the probe's observations: received_at (the storing transaction's
+    start, a few ms before its commit) minus ts (the publish instant)."""
+    with psycopg.connect(url) as conn:
+        rows = conn.execute("SELECT extract(epoch FROM received_at - ts) * 1000 FROM observation "
+                            "WHERE entity = 'probe' ORDER BY ts").fetchall()
+    values = sorted(float(r[0]) for r in rows)
+    if len(values) < 10:
+        return float("nan"), float("nan")
+    return statistics.median(values), values[int(len(values) * 0.99) - 1]
+
+
+def run_consumer(kind: str, per_message: int, n: int, workdir: Path, publishers: int) -> dict[str, float]:
+    url = fresh_database(f"iw_bench_mqtt_{kind}")
+    broker, port = start_broker(workdir / f"broker-{kind}-{per_message}")
+    env = {**os.environ, "INFRAWATCH_DATABASE_URL": url, "INFRAWATCH_MQTT_URL": f"mqtt://127.0.0.1:{port}",
+           "INFRAWATCH_LOG_LEVEL": "WARNING"}
+    if kind == "infrawatch":
+        consumer = subprocess.Popen([sys.executable, "-m", "collectors.mqtt", "ingest", "mqtt", "--client-id",
+                                     "bench-ingest"], env=env, stderr=subprocess.DEVNULL)
+    else:
+        consumer = subprocess.Popen([sys.executable, str(Path(__file__).parent / "naive_consumer.py"), url,
+                                     "127.0.0.1", str(port)], env=env, stderr=subprocess.DEVNULL)
+    time.sleep(4)  # subscribed
+    files = message_files(observations(n), per_message, publishers, workdir)
+    pub = shutil.which("mosquitto_pub") or "mosquitto_pub"
+    cpu0 = cpu_seconds(consumer.pid), cpu_seconds(broker.pid)
+    started = time.perf_counter()
+    with Probe(port):
+        procs = [subprocess.Popen([pub, "-h", "127.0.0.1", "-p", str(port), "-q", "1", "-M", "1000", "-t", TOPIC,
+                                   "-l"], stdin=open(f, "rb")) for f in files]  # noqa: SIM115
+        pub_cpu = 0.0
+        for proc in procs:
+            _, _, usage = os.wait4(proc.pid, 0)
+            pub_cpu += usage.ru_utime + usage.ru_stime
+        deadline = time.perf_counter() + 600
+        while (done := stored(url, kind == "naive")) < n and time.perf_counter() < deadline:
+            time.sleep(0.1)
+    elapsed = time.perf_counter() - started
+    result = {
+        "observations": done, "seconds": elapsed, "rate": done / elapsed,
+        "consumer_cpu": cpu_seconds(consumer.pid) - cpu0[0], "broker_cpu": cpu_seconds(broker.pid) - cpu0[1],
+        "publisher_cpu": pub_cpu,
+    }
+    result["p50_ms"], result["p99_ms"] = latencies_ms(url)
+    consumer.terminate()
+    consumer.wait(30)
+    broker.terminate()
+    broker.wait(10)
+    return result
+
+
+def run_ceiling(n: int) -> dict[str, float]:
+    """The same rows COPYed straight into `observation` (same table, same indexes), no MQTT."""
+    url = fresh_database("iw_bench_mqtt_copy")
+    rows = observations(n)
+    buf = io.StringIO()
+    for r in rows:
+        buf.write(f"dc_energy_total_kwh\t{r['region']}\tcmcc\t{r['entity']}\t{r['ts']}\t{r['value']}\t0\n")
+    data = buf.getvalue().encode()
+    with psycopg.connect(url) as conn:
+        conn.execute("SELECT iw_ensure_partitions(%s, %s)", (START, START + timedelta(days=400)))
+        conn.commit()
+        started = time.perf_counter()
+        with conn.cursor().copy("COPY observation (metric, region, operator, entity, ts, value, batch_id) "
+                                "FROM STDIN") as copy:
+            copy.write(data)
+        conn.commit()
+        elapsed = time.perf_counter() - started
+    return {"observations": n, "seconds": elapsed, "rate": n / elapsed}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--single", type=int, default=100_000, help="observations sent one per message")
+    parser.add_argument("--batched", type=int, default=1_000_000, help="observations sent 100 per message")
+    parser.add_argument("--naive", type=int, default=20_000, help="single-observation messages for the naive one")
+    parser.add_argument("--publishers", type=int, default=4)
+    parser.add_argument("--no-record", action="store_true")
+    args = parser.parse_args()
+
+    results: list[tuple[str, dict[str, float]]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        results.append(("infrawatch, 1 obs/message", run_consumer("infrawatch", 1, args.single, work, args.publishers)))
+        results.append(("naive consumer, 1 obs/message", run_consumer("naive", 1, args.naive, work, args.publishers)))
+        results.append(("infrawatch, 100 obs/message",
+                        run_consumer("infrawatch", 100, args.batched, work, args.publishers)))
+        results.append(("COPY ceiling (same table and indexes, no MQTT)", run_ceiling(args.batched)))
+    lines = ["| path | observations | s | obs/s | p50 ms | p99 ms | consumer CPU s | broker CPU s | publishers CPU s |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    for name, r in results:
+        lines.append(f"| {name} | {r['observations']:,.0f} | {r['seconds']:.1f} | {r['rate']:,.0f} | "
+                     f"{r.get('p50_ms', float('nan')):.0f} | {r.get('p99_ms', float('nan')):.0f} | "
+                     f"{r.get('consumer_cpu', float('nan')):.1f} | {r.get('broker_cpu', float('nan')):.1f} | "
+                     f"{r.get('publisher_cpu', float('nan')):.1f} |")
+    ours1, naive, ours100, ceiling = (r for _, r in results)
+    body = "\n".join(lines) + (
+        f"\n\nRatios: single-observation messages {ours1['rate'] / naive['rate']:.1f}× the naive consumer; "
+        f"100-observation messages {ours100['rate'] / ceiling['rate']:.0%} of the COPY ceiling.\n"
+        "Latency is publish (the probe's ts) to the start of the storing transaction, measured on a probe "
+        "publishing every 20 ms during the load.\n")
+    print(body)
+    if not args.no_record:
+        append_section("MQTT → database, end to end", "uv run python bench/bench_mqtt.py "
+                       f"--single {args.single} --batched {args.batched} --naive {args.naive}", body)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,347 @@
+"""The MQTT ingest service: a persistent MQTT 5 session whose QoS 1 messages are acknowledged only after the
+ingest pipeline committed (or quarantined) their observations.
+
+Threads: paho's network loop receives messages into a bounded queue; the main thread batches them (by size
+and by time) and hands each batch to `ingest.delivery.Delivery`, which stores, reports rejections on
+`infra/v1/{operator}/_rejects` and then acknowledges. The broker never has more than `receive_maximum`
+unacknowledged messages out to us, so a slow database slows intake instead of growing memory.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from types import FrameType
+from typing import Any
+
+import paho.mqtt.client as mqtt
+import psycopg
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.subscribeoptions import SubscribeOptions
+
+from collectors.mqtt.messages import raw_payload_text, reject_reports, rejects_topic, subscription, to_pending
+from infrawatch.settings import MqttEndpoint
+from ingest import telemetry
+from ingest.delivery import Delivery, PendingMessage
+from ingest.report import BatchReport, Rejection
+
+log = logging.getLogger(__name__)
+SOURCE = "mqtt"
+
+
+@dataclass(slots=True)
+class CollectorConfig:
+    mqtt_url: str
+    database_url: str
+    #: Fixed, so the broker keeps our session (and the messages queued for it) across restarts.
+    client_id: str = "infrawatch-ingest"
+    share_group: str | None = None
+    #: Flush a batch at this many observations ...
+    batch_observations: int = 5000
+    #: ... or this long after its first message arrived.
+    batch_interval_s: float = 0.2
+    #: MQTT 5 Receive Maximum: unacknowledged messages the broker may have out to us.
+    receive_maximum: int = 10000
+    #: Bytes of received, unstored payload held in memory before intake pauses.
+    max_buffered_bytes: int = 64 * 1024 * 1024
+    session_expiry_s: int = 86400
+    keepalive_s: int = 30
+    reconnect_min_s: int = 1
+    reconnect_max_s: int = 30
+    #: After SIGTERM, how long to keep retrying an unreachable database before exiting without acknowledging.
+    shutdown_grace_s: float = 10.0
+
+
+class IntakeQueue:
+    """FIFO of pending messages bounded by count and bytes; `put` blocks while full (always admits one)."""
+
+    def __init__(self, max_messages: int, max_bytes: int) -> None:
+        self.max_messages = max_messages
+        self.max_bytes = max_bytes
+        self._items: deque[tuple[PendingMessage, int]] = deque()
+        self._bytes = 0
+        self._cond = threading.Condition()
+
+    def put(self, message: PendingMessage, nbytes: int, abandon: Callable[[], bool] = lambda: False) -> bool:
+        with self._cond:
+            while self._items and (len(self._items) >= self.max_messages or self._bytes + nbytes > self.max_bytes):
+                if abandon():
+                    return False
+                self._cond.wait(0.5)
+            self._items.append((message, nbytes))
+            self._bytes += nbytes
+            self._cond.notify_all()
+            return True
+
+    def get(self, timeout: float) -> PendingMessage | None:
+        with self._cond:
+            if not self._items:
+                self._cond.wait(timeout)
+            if not self._items:
+                return None
+            message, nbytes = self._items.popleft()
+            self._bytes -= nbytes
+            self._cond.notify_all()
+            return message
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+def next_batch(
+    queue: IntakeQueue, max_observations: int, interval_s: float, clock: Callable[[], float] = time.monotonic
+) -> list[PendingMessage]:
+    """Messages for one batch: waits up to `interval_s` for the first, then collects until full or the interval ends."""
+    first = queue.get(timeout=interval_s)
+    if first is None:
+        return []
+    batch, weight = [first], first.size
+    deadline = clock() + interval_s
+    while weight < max_observations:
+        remaining = deadline - clock()
+        message = queue.get(timeout=max(remaining, 0.0))
+        if message is None:
+            break
+        batch.append(message)
+        weight += message.size
+    return batch
+
+
+class MqttCollector:
+    """Runs until `stop()` (or SIGTERM/SIGINT): receive, batch, store, report rejections, acknowledge."""
+
+    def __init__(self, config: CollectorConfig, connect: Callable[[], psycopg.Connection] | None = None) -> None:
+        self.config = config
+        self.endpoint = MqttEndpoint(config.mqtt_url)
+        self.queue = IntakeQueue(2 * config.receive_maximum, config.max_buffered_bytes)
+        self._stop = threading.Event()
+        self._stop_at = 0.0
+        self._disconnected = threading.Event()
+        self._totals = BatchReport()
+        self._acknowledged = 0
+        self._last_progress = time.monotonic()
+        self._ack_lock = threading.Lock()
+        self._generation = 0  # bumped on each connection; acks of older connections' messages are skipped
+        self.client = self._make_client()
+        self.delivery = Delivery(
+            connect or self._connect_database,
+            source=SOURCE,
+            on_rejected=self._publish_rejections,
+            should_give_up=self._give_up,
+        )
+
+    # -- life cycle --------------------------------------------------------------------------------
+
+    def run(self, install_signal_handlers: bool = True) -> None:
+        if install_signal_handlers:
+            signal.signal(signal.SIGTERM, self._on_signal)
+            signal.signal(signal.SIGINT, self._on_signal)
+        c = self.config
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = c.session_expiry_s
+        props.ReceiveMaximum = c.receive_maximum
+        log.info(
+            "mqtt ingest starting",
+            extra={
+                "event": "mqtt.starting",
+                "broker": f"{self.endpoint.host}:{self.endpoint.port}",
+                "client_id": c.client_id,
+                "subscription": subscription(c.share_group),
+            },
+        )
+        self.client.connect_async(
+            self.endpoint.host, self.endpoint.port, keepalive=c.keepalive_s, clean_start=False, properties=props
+        )
+        self.client.loop_start()
+        left: list[PendingMessage] = []
+        try:
+            while not self._stop.is_set():
+                batch = next_batch(self.queue, c.batch_observations, c.batch_interval_s)
+                if batch and self._deliver(batch) is None:
+                    left = batch  # gave up on an unreachable database during shutdown
+                self._log_progress()
+            # Stop taking messages (on_message now leaves them to the broker), flush what was received.
+            while not left:
+                batch = next_batch(self.queue, c.batch_observations, 0.0)
+                if not batch:
+                    break
+                if self._deliver(batch) is None:
+                    left = batch
+        finally:
+            self.delivery.close()
+            if self.client.is_connected():
+                self._disconnected.clear()
+                self.client.disconnect()  # queued after the last acknowledgements, so they go out first
+                self._disconnected.wait(5.0)
+            self.client.loop_stop()
+            log.info(
+                "mqtt ingest stopped",
+                extra={"event": "mqtt.stopped", "unacknowledged_left": len(left) + len(self.queue)},
+            )
+
+    def stop(self) -> None:
+        if not self._stop.is_set():
+            self._stop_at = time.monotonic()
+            self._stop.set()
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        log.info("stopping: flushing and acknowledging", extra={"event": "mqtt.stopping", "signal": signum})
+        self.stop()
+
+    def _give_up(self) -> bool:
+        return self._stop.is_set() and time.monotonic() - self._stop_at > self.config.shutdown_grace_s
+
+    def _deliver(self, batch: list[PendingMessage]) -> object:
+        result = self.delivery.deliver(batch)
+        if result is not None:
+            r, t = result.report, self._totals  # counts only: the rejections themselves are not kept
+            t.received, t.accepted, t.duplicates = (
+                t.received + r.received,
+                t.accepted + r.accepted,
+                t.duplicates + r.duplicates,
+            )
+            t.revised, t.rejected, t.batch_id = t.revised + r.revised, t.rejected + r.rejected, r.batch_id
+            self._acknowledged += result.acknowledged
+        return result
+
+    def _log_progress(self, every_s: float = 30.0) -> None:
+        """One summary line per interval while data flows: received, stored, rejected, acknowledged."""
+        now = time.monotonic()
+        if now - self._last_progress < every_s or not self._totals.received:
+            return
+        t = self._totals
+        log.info(
+            "ingest progress",
+            extra={
+                "event": "mqtt.progress",
+                "observations": t.received,
+                "accepted": t.accepted,
+                "duplicates": t.duplicates,
+                "revised": t.revised,
+                "rejected": t.rejected,
+                "messages_acknowledged": self._acknowledged,
+                "last_batch_id": t.batch_id,
+                "queued": len(self.queue),
+            },
+        )
+        self._totals, self._acknowledged, self._last_progress = BatchReport(), 0, now
+
+    # -- database ------------------------------------------------------------------------------------
+
+    def _connect_database(self) -> psycopg.Connection:
+        return psycopg.connect(
+            self.config.database_url,
+            connect_timeout=5,
+            application_name=f"infrawatch-{self.config.client_id}"[:63],
+            keepalives=1,
+            keepalives_idle=30,
+        )
+
+    # -- MQTT --------------------------------------------------------------------------------------
+
+    def _make_client(self) -> mqtt.Client:
+        c = self.config
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=c.client_id, protocol=mqtt.MQTTv5, manual_ack=True)
+        if self.endpoint.username:
+            client.username_pw_set(self.endpoint.username, self.endpoint.password)
+        if self.endpoint.tls:
+            client.tls_set()
+        client.reconnect_delay_set(c.reconnect_min_s, c.reconnect_max_s)
+        client.max_inflight_messages_set(100)  # our own `_rejects` publications
+        client.max_queued_messages_set(0)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_subscribe = self._on_subscribe
+        client.on_message = self._on_message
+        return client
+
+    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason_code: Any, properties: Any) -> None:
+        if reason_code.is_failure:
+            log.error(
+                "broker refused the connection; check INFRAWATCH_MQTT_URL's user and password",
+                extra={"event": "mqtt.refused", "reason": str(reason_code)},
+            )
+            return
+        with self._ack_lock:
+            self._generation += 1
+        telemetry.BROKER_CONNECTED.labels(SOURCE).set(1)
+        log.info(
+            "connected to broker",
+            extra={
+                "event": "mqtt.connected",
+                "session_present": bool(flags.session_present),
+                "client_id": self.config.client_id,
+            },
+        )
+        options = SubscribeOptions(qos=1, retainHandling=SubscribeOptions.RETAIN_SEND_IF_NEW_SUB)
+        client.subscribe(subscription(self.config.share_group), options=options)
+
+    def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason_code: Any, properties: Any) -> None:
+        telemetry.BROKER_CONNECTED.labels(SOURCE).set(0)
+        self._disconnected.set()
+        if not self._stop.is_set():
+            log.warning(
+                "disconnected from broker; reconnecting (unacknowledged messages will be delivered again)",
+                extra={"event": "mqtt.disconnected", "reason": str(reason_code)},
+            )
+
+    def _on_subscribe(self, client: mqtt.Client, userdata: Any, mid: int, reason_codes: Any, properties: Any) -> None:
+        for rc in reason_codes:
+            if rc.is_failure:
+                log.error(
+                    "subscription refused; the service account needs read access to infra/v1/#",
+                    extra={"event": "mqtt.subscribe_refused", "reason": str(rc)},
+                )
+            else:
+                log.info("subscribed", extra={"event": "mqtt.subscribed", "qos": rc.value})
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        if self._stop.is_set():
+            return  # not acknowledged: the broker delivers it again to our next session
+        generation, mid, qos = self._generation, msg.mid, msg.qos
+        try:
+            try:
+                topic = msg.topic
+            except UnicodeDecodeError:
+                topic = repr(msg._topic)
+            pending = to_pending(topic, msg.payload)
+        except Exception as exc:  # never let a message break the network loop
+            log.exception("could not read message", extra={"event": "mqtt.unreadable"})
+            pending = PendingMessage(
+                origin=repr(msg._topic),
+                operator=None,
+                metric=None,
+                rejection=Rejection("payload", "", f"message could not be read ({exc})", raw_payload_text(msg.payload)),
+            )
+        pending.ack = lambda: self._ack(generation, mid, qos)
+        telemetry.MESSAGES_RECEIVED.labels(SOURCE).inc()
+        telemetry.IN_FLIGHT.labels(SOURCE).inc()
+        if not self.queue.put(pending, len(msg.payload), abandon=self._stop.is_set):
+            telemetry.IN_FLIGHT.labels(SOURCE).dec()
+
+    def _ack(self, generation: int, mid: int, qos: int) -> None:
+        telemetry.IN_FLIGHT.labels(SOURCE).dec()
+        if qos == 0:
+            return
+        with self._ack_lock:  # a reconnect cannot slip in between the check and the PUBACK
+            if generation != self._generation:
+                # Received on an earlier connection: the broker has already sent it again on this one, and that
+                # copy is acknowledged when it is stored; acknowledging the old packet id could hit a new message.
+                return
+            self.client.ack(mid, qos)
+
+    def _publish_rejections(self, message: PendingMessage, batch_id: int | None) -> None:
+        if not message.operator:
+            return
+        topic = rejects_topic(message.operator)
+        for report in reject_reports(message, batch_id):
+            self.client.publish(topic, json.dumps(report, ensure_ascii=False), qos=1)
+            telemetry.REJECTS_PUBLISHED.labels(SOURCE).inc()

@@ -1,0 +1,333 @@
+"""Acknowledge only after commit or quarantine: the one place a collector's messages become stored data.
+
+A collector hands `Delivery.deliver` a list of received messages (each with its own `ack` callback). All of
+their observations go through the `IngestPipeline` as one batch per operator; only when every batch has
+committed (valid rows stored, rejections quarantined) are the messages acknowledged, in the order received.
+A database that is down or drops the connection makes `deliver` reconnect and retry with backoff; it never
+acknowledges a message whose observations are not committed. Re-delivery after a crash is harmless: the
+pipeline merges by identity, so a message stored twice is counted as duplicates and stored once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import psycopg
+
+from ingest import telemetry
+from ingest.pipeline import IngestPipeline
+from ingest.report import BatchReport, Rejection
+from ingest.validate import SharedItems, frame_from_items
+
+log = logging.getLogger(__name__)
+
+#: Errors after which the connection is dropped and the batch retried: the data was not (known to be) stored.
+TRANSIENT_ERRORS: tuple[type[Exception], ...] = (psycopg.OperationalError, psycopg.InterfaceError)
+
+
+def _no_ack() -> None:
+    return None
+
+
+@dataclass(slots=True)
+class PendingMessage:
+    """One received message waiting to be stored and then acknowledged.
+
+    `origin` names where it came from (the MQTT topic) and prefixes quarantine locations. `operator` is the
+    trusted sender (from the topic or key), never the payload. `metric` is the metric the channel names
+    (MQTT topic) or None when items carry their own. `rejection` refuses the whole message before
+    validation (bad JSON, too large, bad topic). `ignore` messages are acknowledged without storing anything.
+    """
+
+    origin: str
+    operator: str | None
+    metric: str | None
+    items: list[Any] = field(default_factory=list)
+    rejection: Rejection | None = None
+    ack: Callable[[], None] = _no_ack
+    ignore: bool = False
+    rejections: list[Rejection] = field(default_factory=list)  # filled by deliver()
+
+    @property
+    def size(self) -> int:
+        """Observations this message weighs in a batch (at least 1)."""
+        return max(1, len(self.items))
+
+
+@dataclass(slots=True)
+class DeliveryResult:
+    report: BatchReport
+    acknowledged: int
+    held: int  # messages left unacknowledged because they could not even be quarantined
+    attempts: int
+
+
+class Delivery:
+    """Stores batches of pending messages through the pipeline, then acknowledges them; retries on database errors."""
+
+    def __init__(
+        self,
+        connect: Callable[[], psycopg.Connection],
+        *,
+        pipeline: IngestPipeline | None = None,
+        source: str = "mqtt",
+        on_rejected: Callable[[PendingMessage, int | None], None] | None = None,
+        should_give_up: Callable[[], bool] = lambda: False,
+        backoff_initial_s: float = 0.2,
+        backoff_max_s: float = 5.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._connect = connect
+        self.pipeline = pipeline or IngestPipeline()
+        self.source = source
+        self.on_rejected = on_rejected
+        self.should_give_up = should_give_up
+        self.backoff_initial_s = backoff_initial_s
+        self.backoff_max_s = backoff_max_s
+        self._sleep = sleep
+        self._conn: psycopg.Connection | None = None
+
+    # -- connection -----------------------------------------------------------------------------
+
+    def connection(self) -> psycopg.Connection:
+        if self._conn is None or self._conn.closed or self._conn.broken:
+            self.close()
+            self._conn = self._connect()
+        return self._conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                self._conn.close()
+            self._conn = None
+
+    # -- the one operation --------------------------------------------------------------------
+
+    def deliver(self, messages: list[PendingMessage]) -> DeliveryResult | None:
+        """Commit every message's observations and rejections, then acknowledge them in order.
+
+        Returns None, having acknowledged nothing, when `should_give_up()` turns true while the database is
+        unreachable (shutdown); the sender then delivers those messages again.
+        """
+        total = BatchReport()
+        groups: dict[str | None, list[PendingMessage]] = {}
+        for m in messages:
+            m.rejections = []
+            if not m.ignore:
+                groups.setdefault(m.operator, []).append(m)
+        todo = list(groups.items())
+        held: list[PendingMessage] = []
+        attempts = 0
+        backoff = self.backoff_initial_s
+        while todo:
+            attempts += 1
+            try:
+                conn = self.connection()
+                while todo:
+                    operator, group = todo[0]
+                    for m in group:  # a retried group starts afresh
+                        m.rejections = []
+                    group_report = BatchReport()
+                    group_held: list[PendingMessage] = []
+                    self._store_group(conn, operator, group, group_report, group_held)
+                    batch_id = group_report.batch_id
+                    total.add(group_report)
+                    total.batch_id = batch_id
+                    held.extend(group_held)
+                    todo.pop(0)
+            except TRANSIENT_ERRORS as exc:
+                self.close()
+                telemetry.DATABASE_RETRIES.labels(self.source).inc()
+                log.warning(
+                    "database unavailable; messages stay unacknowledged and the batch will be retried",
+                    extra={
+                        "event": "ingest.db_retry",
+                        "error": str(exc).strip()[:300],
+                        "attempt": attempts,
+                        "retry_in_s": round(backoff, 2),
+                        "messages": sum(len(g) for _, g in todo),
+                    },
+                )
+                if self.should_give_up():
+                    log.warning(
+                        "giving up on the batch without acknowledging it; the broker will deliver it again",
+                        extra={"event": "ingest.gave_up", "messages": len(messages)},
+                    )
+                    return None
+                self._sleep(backoff)
+                backoff = min(backoff * 2, self.backoff_max_s)
+        if attempts > 1:
+            log.info(
+                "database reachable again; batch stored", extra={"event": "ingest.db_recovered", "attempts": attempts}
+            )
+        acknowledged = 0
+        held_ids = {id(m) for m in held}
+        for m in messages:
+            if m.rejections and self.on_rejected is not None:
+                try:
+                    self.on_rejected(m, total.batch_id)
+                except Exception:
+                    log.exception("could not report rejections", extra={"event": "ingest.reject_report_failed"})
+            if id(m) in held_ids:
+                continue
+            try:
+                m.ack()
+                acknowledged += 1
+            except Exception:
+                log.exception("acknowledgement failed", extra={"event": "ingest.ack_failed", "origin": m.origin})
+        telemetry.MESSAGES_ACKNOWLEDGED.labels(self.source).inc(acknowledged)
+        return DeliveryResult(total, acknowledged, len(held), attempts)
+
+    # -- internals ------------------------------------------------------------------------------
+
+    def _store_group(
+        self,
+        conn: psycopg.Connection,
+        operator: str | None,
+        group: list[PendingMessage],
+        total: BatchReport,
+        held: list[PendingMessage],
+    ) -> None:
+        """One operator's messages as one batch; a batch that fails for a non-database reason is split."""
+        try:
+            self._submit(conn, operator, group, total)
+            return
+        except TRANSIENT_ERRORS:
+            raise
+        except Exception as exc:
+            _rollback(conn)
+            error = f"{type(exc).__name__}: {str(exc)[:200]}"
+            if len(group) > 1:
+                log.warning(
+                    "batch failed; storing its messages one by one",
+                    extra={"event": "ingest.batch_split", "error": error, "messages": len(group)},
+                )
+                for m in group:
+                    self._store_group(conn, operator, [m], total, held)
+                return
+        message = group[0]
+        log.error(
+            "message could not be stored; quarantining it whole",
+            extra={"event": "ingest.poison_message", "origin": message.origin, "error": error},
+        )
+        poison = PendingMessage(
+            origin=message.origin,
+            operator=message.operator,
+            metric=message.metric,
+            rejection=Rejection(
+                f"{message.origin} payload",
+                "",
+                f"the message could not be processed ({error}); check its content and send it again",
+                _raw_text(message.items),
+            ),
+        )
+        try:
+            self._submit(conn, operator, [poison], total)
+            message.rejections = poison.rejections
+        except TRANSIENT_ERRORS:
+            raise
+        except Exception:
+            _rollback(conn)
+            log.exception(
+                "message could not even be quarantined; leaving it unacknowledged",
+                extra={"event": "ingest.message_held", "origin": message.origin},
+            )
+            held.append(message)
+
+    def _submit(
+        self, conn: psycopg.Connection, operator: str | None, group: list[PendingMessage], total: BatchReport
+    ) -> None:
+        """Build one frame from the group's items (locations say topic and index) and commit it."""
+        upstream: list[Rejection] = []  # refused before validation, with the message each belongs to
+        owner: list[PendingMessage] = []
+        flat: list[Any] = []  # items as validated (with the channel's metric filled in)
+        original: list[Any] = []  # the same items as received, for the quarantine's raw text
+        item_message: list[PendingMessage] = []  # for each flat item: its message ...
+        item_origin: list[str] = []
+        item_index: list[int] = []  # ... and its index within that message
+        for m in group:
+            if m.rejection is not None or operator is None:  # refused whole
+                upstream.append(
+                    m.rejection
+                    or Rejection(
+                        f"{m.origin} payload", "operator", "the message names no valid operator", _raw_text(m.items)
+                    )
+                )
+                owner.append(m)
+                continue
+            for i, item in enumerate(m.items):
+                if m.metric is not None and isinstance(item, Mapping):
+                    if "metric" in item and item["metric"] != m.metric:
+                        upstream.append(
+                            Rejection(
+                                f"{m.origin} index {i}",
+                                "metric",
+                                f"metric {item['metric']!r} in the payload does not match the topic's metric "
+                                f"{m.metric!r}",
+                                _raw_text(item),
+                                index=i,
+                            )
+                        )
+                        owner.append(m)
+                        continue
+                    flat.append({**item, "metric": m.metric})
+                else:
+                    flat.append(item)
+                original.append(item)
+                item_message.append(m)
+                item_origin.append(m.origin)
+                item_index.append(i)
+        frame, structural = frame_from_items(flat, operator=operator or "", metric=None, location_prefix="index")
+        for r in structural:  # positions in `flat` -> the message's own topic and index
+            g = int(r.index or 0)
+            r.location, r.raw, r.index = (
+                f"{item_origin[g]} index {item_index[g]}",
+                _raw_text(original[g]),
+                item_index[g],
+            )
+            upstream.append(r)
+            owner.append(item_message[g])
+        if len(frame):
+            frame.attrs["items"] = SharedItems(original)
+            g_arr = frame["index"].to_numpy(dtype=np.int64)
+            origin_arr = np.array(item_origin, dtype=object)[g_arr]
+            index_arr = np.array(item_index, dtype=np.int64)[g_arr].astype(str).astype(object)
+            frame["location"] = origin_arr + " index " + index_arr
+        started = time.perf_counter()
+        report = self.pipeline.submit_frame(conn, frame, upstream, source=self.source, operator=operator)
+        telemetry.record_batch(report, self.source, time.perf_counter() - started)
+        for r, m in zip(report.rejections[: len(upstream)], owner, strict=True):
+            m.rejections.append(r)
+        for r in report.rejections[len(upstream) :]:
+            g = int(r.index or 0)
+            r.index = item_index[g]
+            item_message[g].rejections.append(r)
+        total.batch_id = report.batch_id
+        total.add(report)
+
+
+def _rollback(conn: psycopg.Connection) -> None:
+    try:
+        if not conn.closed and conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            conn.rollback()
+    except TRANSIENT_ERRORS:
+        raise
+    except Exception:  # pragma: no cover
+        log.exception("rollback failed", extra={"event": "ingest.rollback_failed"})
+
+
+def _raw_text(value: Any) -> str:
+    try:
+        return json.dumps(value, ensure_ascii=False, default=str)
+    except (TypeError, ValueError):
+        return repr(value)
+
+
+__all__ = ["TRANSIENT_ERRORS", "Delivery", "DeliveryResult", "PendingMessage"]
