@@ -1,0 +1,191 @@
+"""Command line of the metrics layer: `targets load|list|show`, `status` and `rollups refresh`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+out = Console(soft_wrap=True)
+err = Console(stderr=True)
+
+STATUS_STYLE = {
+    "achieved": "bold green",
+    "on_track": "green",
+    "at_risk": "yellow",
+    "off_track": "red",
+    "missed": "bold red",
+    "no_data": "dim",
+}
+
+
+def _fmt(v: float | None, unit: str = "") -> str:
+    if v is None:
+        return "—"
+    if unit in ("%",):
+        return f"{v:.2f} %"
+    if unit in ("ratio", "GB/kWh"):
+        return f"{v:.3f}"
+    if abs(v) >= 1000:
+        return f"{v:,.0f}"
+    return f"{v:.4g}"
+
+
+def register(app: typer.Typer) -> None:
+    targets_app = typer.Typer(
+        help="Plan targets: load the default set or a YAML file, list, show.", no_args_is_help=True
+    )
+    rollups_app = typer.Typer(help="Indicator rollups.", no_args_is_help=True)
+    app.add_typer(targets_app, name="targets")
+    app.add_typer(rollups_app, name="rollups")
+
+    @targets_app.command("load")
+    def targets_load(
+        path: Annotated[Path | None, typer.Argument(help="YAML file of targets; default: the shipped set.")] = None,
+    ) -> None:
+        """Insert or update the targets of a YAML file (default: metrics/default_targets.yaml)."""
+        from metrics.targets import DEFAULT_TARGETS_FILE, load_targets
+        from storage import connect
+
+        try:
+            with connect() as conn:
+                n = load_targets(conn, path or DEFAULT_TARGETS_FILE)
+        except ValueError as exc:
+            err.print(f"[red]{exc}[/red]")
+            raise typer.Exit(2) from None
+        out.print(f"loaded {n} targets from {path or DEFAULT_TARGETS_FILE}")
+
+    @targets_app.command("list")
+    def targets_list(
+        all_: Annotated[bool, typer.Option("--all", help="Include retired targets.")] = False,
+        as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    ) -> None:
+        """List the targets."""
+        from metrics.targets import list_targets
+        from storage import connect
+
+        with connect() as conn:
+            targets = list_targets(conn, include_retired=all_)
+        if as_json:
+            out.print_json(json.dumps([t.model_dump(mode="json") for t in targets], ensure_ascii=False))
+            return
+        table = Table("id", "indicator", "region", "goal", "from → by", "source", "active", show_edge=False)
+        for t in targets:
+            goal = (
+                f"{t.comparator} {_fmt(t.goal)}"
+                if t.goal is not None
+                else f"{t.comparator} {t.goal_indicator}"
+                if t.goal_indicator
+                else f"{t.comparator} baseline {t.goal_relative:+.0%}"
+            )
+            table.add_row(
+                t.id,
+                t.indicator,
+                str(t.region),
+                goal,
+                f"{t.start} → {t.deadline}",
+                t.source,
+                "yes" if t.active else "no",
+            )
+        out.print(table)
+        if not targets:
+            out.print("no targets; run `infrawatch targets load`")
+
+    @targets_app.command("show")
+    def targets_show(
+        target_id: Annotated[str, typer.Argument(help="Target id, e.g. jx-2023-5g-new.")],
+        as_of: Annotated[
+            str | None, typer.Option("--as-of", help="Date (end of that day, Asia/Shanghai) or date-time.")
+        ] = None,
+    ) -> None:
+        """Show one target and its progress."""
+        from metrics.progress import evaluate_target
+        from metrics.targets import get_target
+        from metrics.timeutil import parse_as_of
+        from storage import connect
+
+        with connect() as conn:
+            t = get_target(conn, target_id)
+            if t is None:
+                err.print(f"[red]no target {target_id!r}; `infrawatch targets list` shows the ids[/red]")
+                raise typer.Exit(1)
+            p = evaluate_target(conn, t, parse_as_of(as_of) if as_of else None)
+        for k, v in t.model_dump(mode="json").items():
+            if v is not None:
+                out.print(f"[bold]{k}[/bold]: {v}")
+        out.print(
+            f"[bold]progress[/bold]: [{STATUS_STYLE[p.status]}]{p.status}[/]  actual {_fmt(p.actual, p.unit)}"
+            f", expected {_fmt(p.expected, p.unit)}, projected {_fmt(p.projected, p.unit)}, goal {_fmt(p.goal, p.unit)}"
+        )
+        for label, lags in (("lagging cities", p.laggard_cities), ("lagging operators", p.laggard_operators)):
+            if lags:
+                out.print(f"{label}: " + ", ".join(f"{lg.name} ({(lg.share_of_shortfall or 0):.0%})" for lg in lags))
+
+    @app.command("status")
+    def status(
+        as_of: Annotated[
+            str | None, typer.Option("--as-of", help="YYYY-MM-DD (end of that day, Asia/Shanghai) or a date-time.")
+        ] = None,
+        target: Annotated[list[str] | None, typer.Option("--target", help="Only this target id (repeatable).")] = None,
+        as_json: Annotated[bool, typer.Option("--json", help="Print the Progress objects the API serves.")] = False,
+    ) -> None:
+        """Progress of every active target, coloured by status, with the lagging cities and operators."""
+        from metrics.progress import evaluate_targets
+        from metrics.timeutil import parse_as_of
+        from storage import connect
+
+        try:
+            at = parse_as_of(as_of) if as_of else None
+        except ValueError:
+            err.print(
+                f"[red]--as-of {as_of!r}: give a date YYYY-MM-DD or a date-time like 2023-06-30T12:00+08:00[/red]"
+            )
+            raise typer.Exit(2) from None
+        with connect() as conn:
+            try:
+                progresses = evaluate_targets(conn, at, target or None)
+            except KeyError as exc:
+                err.print(f"[red]{exc.args[0]}[/red]")
+                raise typer.Exit(1) from None
+        if as_json:
+            out.print_json(json.dumps([p.model_dump(mode="json") for p in progresses], ensure_ascii=False))
+            return
+        table = Table(
+            "target", "status", "actual", "expected", "projected", "goal", "deadline", "laggards", show_edge=False
+        )
+        for p in progresses:
+            lag = ", ".join(
+                f"{lg.name} {(lg.share_of_shortfall or 0):.0%}"
+                for lg in [*p.laggard_cities[:3], *p.laggard_operators[:2]]
+            )
+            table.add_row(
+                p.target_id,
+                f"[{STATUS_STYLE[p.status]}]{p.status}[/]",
+                _fmt(p.actual, p.unit),
+                _fmt(p.expected, p.unit),
+                _fmt(p.projected, p.unit),
+                f"{p.comparator} {_fmt(p.goal, p.unit)}",
+                str(p.deadline),
+                lag,
+            )
+        out.print(table)
+        if not progresses:
+            out.print("no active targets; run `infrawatch targets load`")
+
+    @rollups_app.command("refresh")
+    def rollups_refresh(
+        full: Annotated[bool, typer.Option("--full", help="Recompute every day that has observations.")] = False,
+    ) -> None:
+        """Recompute the rollups changed since the last refresh (or all of them with --full)."""
+        from metrics.rollups import mark_all_dirty, refresh_rollups
+        from storage import connect
+
+        with connect() as conn:
+            if full:
+                out.print(f"days queued: {mark_all_dirty(conn)}")
+            n = refresh_rollups(conn)
+        out.print(f"rollup rows written: {n}")

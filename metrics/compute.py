@@ -1,0 +1,404 @@
+"""The arithmetic of indicators and progress, as pure functions over arrays (no I/O).
+
+Times are float seconds since the epoch (UTC). A *series* is one (metric, region, operator, entity)
+as two sorted arrays (ts, value). Buckets are half-open [lo, hi): a gauge's value for a bucket is its
+level at hi (latest reading with ts < hi, unless older than the staleness limit); a delta's or
+counter's volume for a bucket is the sum of what was recorded at ts in [lo, hi).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+Comparator = Literal[">=", ">", "<=", "<"]
+Status = Literal["achieved", "missed", "on_track", "at_risk", "off_track", "no_data"]
+
+FloatArray = np.ndarray
+
+
+@dataclass(frozen=True, slots=True)
+class Series:
+    """One series' readings, sorted by time."""
+
+    ts: FloatArray
+    value: FloatArray
+
+    @staticmethod
+    def of(points: Iterable[tuple[float, float]]) -> Series:
+        pts = sorted(points)
+        return Series(np.array([p[0] for p in pts], dtype=float), np.array([p[1] for p in pts], dtype=float))
+
+    def __len__(self) -> int:
+        return len(self.ts)
+
+
+# -- one series ---------------------------------------------------------------------------------------
+
+
+def gauge_levels(s: Series, at: FloatArray, staleness_s: float) -> tuple[FloatArray, FloatArray]:
+    """Level of a gauge just before each instant in `at` (reading ts < at).
+
+    Returns (levels, stale): levels are NaN where there is no reading or the latest one is older than
+    `staleness_s`; stale is True where a reading exists but is too old.
+    """
+    at = np.asarray(at, dtype=float)
+    idx = np.searchsorted(s.ts, at, side="left") - 1
+    has = idx >= 0
+    safe = np.where(has, idx, 0)
+    age = at - s.ts[safe] if len(s) else np.full(at.shape, np.inf)
+    fresh = has & (age <= staleness_s)
+    levels = np.where(fresh, s.value[safe] if len(s) else np.nan, np.nan)
+    return levels.astype(float), (has & ~fresh)
+
+
+def counter_increments(value: FloatArray) -> FloatArray:
+    """Volume recorded at each reading of a cumulative counter, as Prometheus' increase() counts it.
+
+    The difference from the previous reading; after a reset (a reading lower than the previous one)
+    the new reading itself; the first reading has no base and records 0.
+    """
+    value = np.asarray(value, dtype=float)
+    if len(value) == 0:
+        return value
+    prev = np.concatenate(([np.nan], value[:-1]))
+    inc = np.where(value >= prev, value - prev, value)
+    inc[0] = 0.0
+    return inc
+
+
+def window_sums(ts: FloatArray, amounts: FloatArray, lo: FloatArray, hi: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """Sum and count of `amounts` recorded at ts within each [lo, hi)."""
+    csum = np.concatenate(([0.0], np.cumsum(amounts, dtype=float)))
+    a = np.searchsorted(ts, lo, side="left")
+    b = np.searchsorted(ts, hi, side="left")
+    return csum[b] - csum[a], (b - a).astype(float)
+
+
+def volumes(s: Series, kind: str, lo: FloatArray, hi: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """Volume of a delta or counter series within each [lo, hi); (sums, reading counts)."""
+    amounts = counter_increments(s.value) if kind == "counter" else s.value
+    return window_sums(s.ts, amounts, np.asarray(lo, dtype=float), np.asarray(hi, dtype=float))
+
+
+def first_level_after(s: Series, lo: float, hi: float) -> float | None:
+    """The first reading with lo <= ts < hi, or None."""
+    i = int(np.searchsorted(s.ts, lo, side="left"))
+    if i < len(s) and s.ts[i] < hi:
+        return float(s.value[i])
+    return None
+
+
+# -- combining series ---------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Combined:
+    """Per-bucket combination of several series."""
+
+    value: FloatArray  # NaN = no data
+    counted: FloatArray  # series counted per bucket
+    stale: FloatArray  # series left out as stale per bucket
+
+
+def combine_gauges(series: Iterable[Series], at: FloatArray, staleness_s: float) -> Combined:
+    """Sum over series of each one's latest level before `at`; stale series stop counting."""
+    at = np.asarray(at, dtype=float)
+    total = np.zeros(at.shape)
+    counted = np.zeros(at.shape)
+    stale = np.zeros(at.shape)
+    for s in series:
+        levels, st = gauge_levels(s, at, staleness_s)
+        ok = ~np.isnan(levels)
+        total += np.where(ok, levels, 0.0)
+        counted += ok
+        stale += st
+    return Combined(np.where(counted > 0, total, np.nan), counted, stale)
+
+
+def combine_volumes(series: Iterable[Series], kind: str, lo: FloatArray, hi: FloatArray) -> Combined:
+    """Sum of the volumes of delta or counter series within each [lo, hi)."""
+    lo = np.asarray(lo, dtype=float)
+    total = np.zeros(lo.shape)
+    counted = np.zeros(lo.shape)
+    for s in series:
+        v, n = volumes(s, kind, lo, np.asarray(hi, dtype=float))
+        total += v
+        counted += n > 0
+    return Combined(np.where(counted > 0, total, np.nan), counted, np.zeros(lo.shape))
+
+
+def combine_increases(series: Iterable[Series], start: float, at: FloatArray, staleness_s: float) -> Combined:
+    """Increase of a gauge since `start`, summed over series: each series' latest level before each `at`
+    minus its level at `start` (or, for a series that began after start, its first reading)."""
+    at = np.asarray(at, dtype=float)
+    total = np.zeros(at.shape)
+    counted = np.zeros(at.shape)
+    stale = np.zeros(at.shape)
+    for s in series:
+        base_arr, _ = gauge_levels(s, np.array([start]), staleness_s)
+        base = float(base_arr[0])
+        if math.isnan(base):
+            first = first_level_after(s, start, math.inf)
+            if first is None:
+                continue
+            base = first
+        levels, _ = gauge_levels(s, at, math.inf)  # a silent series keeps its last increase
+        ok = ~np.isnan(levels) & (at > start)
+        total += np.where(ok, levels - base, 0.0)
+        counted += ok
+        stale += ok & (at - _latest_ts(s, at) > staleness_s)
+    return Combined(np.where(counted > 0, total, np.nan), counted, stale)
+
+
+def bucket_increases(series: Iterable[Series], lo: FloatArray, hi: FloatArray) -> Combined:
+    """Increase of a gauge within each bucket [lo, hi), summed over series: level before hi minus level
+    before lo (a series without a level at lo counts from its first reading in the bucket). Summed over
+    consecutive buckets it telescopes to the increase since the first bucket's start."""
+    lo = np.asarray(lo, dtype=float)
+    hi = np.asarray(hi, dtype=float)
+    total = np.zeros(lo.shape)
+    counted = np.zeros(lo.shape)
+    for s in series:
+        if not len(s):
+            continue
+        end, _ = gauge_levels(s, hi, math.inf)
+        begin, _ = gauge_levels(s, lo, math.inf)
+        i = np.searchsorted(s.ts, lo, side="left")
+        first = s.value[np.minimum(i, len(s) - 1)]
+        has_in = (i < len(s)) & (s.ts[np.minimum(i, len(s) - 1)] < hi)
+        base = np.where(np.isnan(begin), np.where(has_in, first, np.nan), begin)
+        ok = ~np.isnan(end) & ~np.isnan(base)
+        total += np.where(ok, end - base, 0.0)
+        counted += ok
+    return Combined(np.where(counted > 0, total, np.nan), counted, np.zeros(lo.shape))
+
+
+def _latest_ts(s: Series, at: FloatArray) -> FloatArray:
+    idx = np.searchsorted(s.ts, at, side="left") - 1
+    return np.where(idx >= 0, s.ts[np.maximum(idx, 0)], -np.inf)
+
+
+def paired_ratio(
+    pairs: Iterable[tuple[Series | None, Series | None]],
+    kind_num: str,
+    kind_den: str,
+    lo: FloatArray,
+    hi: FloatArray,
+    scale: float = 1.0,
+) -> tuple[Combined, FloatArray, FloatArray]:
+    """Ratio of sums of volumes, scale · Σ num / Σ den, per bucket.
+
+    Each pair is one reporting unit (an operator in a city, or a data centre); a unit counts in a bucket
+    only when it reported both parts there with a positive denominator, so a unit that sent only its
+    numerator cannot inflate the ratio. Returns (ratio, Σ num, Σ den).
+    """
+    lo = np.asarray(lo, dtype=float)
+    hi = np.asarray(hi, dtype=float)
+    num_total = np.zeros(lo.shape)
+    den_total = np.zeros(lo.shape)
+    counted = np.zeros(lo.shape)
+    for num, den in pairs:
+        if num is None or den is None:
+            continue
+        nv, nn = volumes(num, kind_num, lo, hi)
+        dv, dn = volumes(den, kind_den, lo, hi)
+        ok = (nn > 0) & (dn > 0) & (dv > 0)
+        num_total += np.where(ok, nv, 0.0)
+        den_total += np.where(ok, dv, 0.0)
+        counted += ok
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(den_total > 0, scale * num_total / den_total, np.nan)
+    return Combined(ratio, counted, np.zeros(lo.shape)), num_total, den_total
+
+
+def gauge_ratio(num: Combined, den: Combined, scale: float = 1.0) -> Combined:
+    """Ratio of two gauge sums (iot_per_capita)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where((den.value > 0) & ~np.isnan(num.value), scale * num.value / den.value, np.nan)
+    return Combined(ratio, num.counted, num.stale + den.stale)
+
+
+def count_flagged(series: Iterable[Series], at: FloatArray, staleness_s: float) -> Combined:
+    """How many series (cities) have a latest level of 1 before each instant (gigabit cities)."""
+    at = np.asarray(at, dtype=float)
+    n = np.zeros(at.shape)
+    counted = np.zeros(at.shape)
+    stale = np.zeros(at.shape)
+    for s in series:
+        levels, st = gauge_levels(s, at, staleness_s)
+        ok = ~np.isnan(levels)
+        n += np.where(ok & (levels >= 0.5), 1.0, 0.0)
+        counted += ok
+        stale += st
+    return Combined(np.where(counted > 0, n, np.nan), counted, stale)
+
+
+def prefer_reference(province: Combined, cities: Combined) -> Combined:
+    """A province-level reference series (population) wins where it has a value; else the cities' sum."""
+    have = ~np.isnan(province.value)
+    return Combined(
+        np.where(have, province.value, cities.value),
+        np.where(have, province.counted, cities.counted),
+        np.where(have, province.stale, cities.stale),
+    )
+
+
+# -- targets and progress -----------------------------------------------------------------------------
+
+
+def meets(value: float, goal: float, comparator: Comparator) -> bool:
+    if comparator == ">=":
+        return value >= goal
+    if comparator == ">":
+        return value > goal
+    if comparator == "<=":
+        return value <= goal
+    return value < goal
+
+
+def elapsed_fraction(start: float, deadline: float, at: float) -> float:
+    """Share of [start, deadline] gone at `at`, clipped to [0, 1]."""
+    if deadline <= start:
+        return 1.0
+    return min(1.0, max(0.0, (at - start) / (deadline - start)))
+
+
+def profile_fraction(
+    profile: Sequence[float], start: float, deadline: float, at: float, months: Sequence[float]
+) -> float:
+    """Cumulative fraction from a monthly profile: `months` are the end instants of the profile's months
+    (len(profile) of them, the last at or before the deadline); linear within a month."""
+    if at <= start:
+        return 0.0
+    prev_t, prev_f = start, 0.0
+    for end_t, frac in zip(months, profile, strict=False):
+        if at <= end_t:
+            span = end_t - prev_t
+            return prev_f + (frac - prev_f) * ((at - prev_t) / span if span > 0 else 1.0)
+        prev_t, prev_f = end_t, frac
+    return 1.0 if at >= deadline else prev_f
+
+
+def expected_value(baseline: float, goal: float, fraction: float) -> float:
+    """baseline + (goal − baseline) × fraction."""
+    return baseline + (goal - baseline) * fraction
+
+
+def theil_sen(xs: Sequence[float], ys: Sequence[float]) -> tuple[float, float] | None:
+    """Theil–Sen line (slope, intercept): median of pairwise slopes, median of residual intercepts.
+    None with fewer than 3 points or no distinct x."""
+    x = np.asarray(xs, dtype=float)
+    y = np.asarray(ys, dtype=float)
+    if len(x) < 3:
+        return None
+    i, j = np.triu_indices(len(x), k=1)
+    dx = x[j] - x[i]
+    ok = dx != 0
+    if not ok.any():
+        return None
+    slope = float(np.median((y[j] - y[i])[ok] / dx[ok]))
+    intercept = float(np.median(y - slope * x))
+    return slope, intercept
+
+
+def project(xs: Sequence[float], ys: Sequence[float], at: float) -> float | None:
+    """Value at `at` on the Theil–Sen line through the points; None with fewer than 3 points."""
+    line = theil_sen(xs, ys)
+    if line is None:
+        return None
+    slope, intercept = line
+    return slope * at + intercept
+
+
+def tolerance_band(goal: float, baseline: float | None, tolerance: float) -> float:
+    """Tolerance as a share of the required change |goal − baseline| (of |goal| without a baseline)."""
+    change = abs(goal - baseline) if baseline is not None else abs(goal)
+    if change == 0:
+        change = abs(goal)
+    return tolerance * change
+
+
+def shortfall(value: float, target: float, comparator: Comparator) -> float:
+    """How far `value` is on the wrong side of `target` (0 when it is on the right side)."""
+    return max(0.0, target - value) if comparator in (">=", ">") else max(0.0, value - target)
+
+
+def decide_status(
+    *,
+    actual: float | None,
+    expected: float | None,
+    projected: float | None,
+    goal: float | None,
+    baseline: float | None,
+    comparator: Comparator,
+    tolerance: float,
+    deadline_passed: bool,
+) -> Status:
+    """Contract §8's status rules.
+
+    Without a projection (fewer than 3 points in the trend window) the status rests on actual vs
+    expected alone: within the tolerance → on_track, else at_risk (a trend is needed to say off_track).
+    """
+    if actual is None or goal is None:
+        return "no_data"
+    if meets(actual, goal, comparator):
+        return "achieved"
+    if deadline_passed:
+        return "missed"
+    band = tolerance_band(goal, baseline, tolerance)
+    lag = shortfall(actual, expected, comparator) if expected is not None else 0.0
+    if projected is None:
+        return "on_track" if lag <= band else "at_risk"
+    if meets(projected, goal, comparator):
+        return "on_track" if lag <= band else "at_risk"
+    miss = shortfall(projected, goal, comparator)
+    return "at_risk" if miss <= band else "off_track"
+
+
+def shortfall_shares(contributions: Mapping[str, float]) -> dict[str, float]:
+    """Each key's share of the total positive shortfall (keys without a shortfall are left out)."""
+    positive = {k: v for k, v in contributions.items() if v > 0}
+    total = sum(positive.values())
+    return {k: v / total for k, v in positive.items()} if total > 0 else {}
+
+
+def additive_shortfalls(
+    change_by: Mapping[str, float],
+    weight_by: Mapping[str, float],
+    required_change: float,
+    comparator: Comparator,
+) -> dict[str, float]:
+    """Shortfall of each part of an additive indicator (gauge, increase): its fair share of the change
+    required by now (in proportion to its weight, the level it started from; equal shares without one)
+    minus the change it made."""
+    keys = list(change_by)
+    if not keys:
+        return {}
+    total = sum(max(0.0, weight_by.get(k, 0.0)) for k in keys)
+    out: dict[str, float] = {}
+    for k in keys:
+        weight = (max(0.0, weight_by.get(k, 0.0)) / total) if total > 0 else 1.0 / len(keys)
+        due = required_change * weight
+        out[k] = (due - change_by[k]) if comparator in (">=", ">") else (change_by[k] - due)
+    return out
+
+
+def ratio_shortfalls(
+    num_by: Mapping[str, float], den_by: Mapping[str, float], goal: float, scale: float, comparator: Comparator
+) -> dict[str, float]:
+    """Shortfall of each part of a ratio indicator in numerator units: for a `>=` goal the numerator it
+    lacks to reach the goal rate on its own denominator (IPv6 GB missing); for `<=` the excess (kWh of
+    facility energy above goal × IT energy)."""
+    out: dict[str, float] = {}
+    for k, den in den_by.items():
+        if den <= 0:
+            continue
+        num = num_by.get(k, 0.0)
+        target_num = goal / scale * den
+        out[k] = (target_num - num) if comparator in (">=", ">") else (num - target_num)
+    return out
