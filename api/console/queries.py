@@ -1,0 +1,195 @@
+"""What each console page shows, fetched through metrics/, alerts/ and (for rejections) the quarantine table:
+the I/O edge of the console; the arithmetic stays in metrics.compute, the drawing in charts.py."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import psycopg
+
+from alerts.store import Alert, list_alerts
+from api.console.charts import Chart, Point, expected_trajectory, trajectory_chart
+from api.console.views import FeedGrid, freshness_grid
+from metrics import (
+    Contribution,
+    FeedFreshness,
+    Laggard,
+    Progress,
+    Target,
+    breakdown,
+    evaluate_target,
+    evaluate_targets,
+    feed_freshness,
+    get_target,
+    indicator_series,
+    list_targets,
+)
+from metrics.indicators import input_metrics, is_increase, is_volume_ratio
+from metrics.timeutil import Interval, end_of_day, next_bucket, start_of_day
+from reference.catalogue import METRICS
+from reference.regions import PROVINCE
+
+MAX_REJECTIONS = 200
+RECENT_ALERTS = 50
+#: Targets spanning at most this many days are drawn from daily points, longer ones from monthly points.
+DAILY_CHART_DAYS = 92
+
+
+@dataclass
+class TargetCard:
+    target: Target
+    progress: Progress
+    chart: Chart
+
+
+@dataclass
+class BreakdownRow:
+    key: str
+    name: str
+    value: float | None
+    laggard: bool
+    share_of_shortfall: float | None
+
+
+@dataclass
+class TargetDetail(TargetCard):
+    by_city: list[BreakdownRow]
+    by_operator: list[BreakdownRow]
+    by_entity: list[BreakdownRow]  # data centres, for indicators read from per-site meters
+    breakdown_from: datetime | None  # None for levels (gauges): read at breakdown_at, not over a period
+    breakdown_at: datetime
+
+
+@dataclass
+class Rejection:
+    received_at: datetime
+    operator: str | None
+    source: str
+    location: str
+    field: str
+    reason: str
+    raw: str
+
+
+def _judged_at(target: Target, progress: Progress) -> datetime:
+    """The instant the progress describes: as_of, or the deadline once it has passed."""
+    return min(progress.as_of, end_of_day(target.deadline))
+
+
+def actual_path(conn: psycopg.Connection, target: Target, progress: Progress) -> list[Point]:
+    """The indicator at the end of each complete day or month since start, then the actual at as_of
+    (increase indicators start from 0 at start)."""
+    t0 = start_of_day(target.start)
+    until = _judged_at(target, progress)
+    if until <= t0:
+        return []
+    interval: Interval = "1d" if (target.deadline - target.start).days <= DAILY_CHART_DAYS else "1mo"
+    points = indicator_series(
+        conn, target.indicator, region=target.region, operator=target.operator, start=t0, end=until, interval=interval
+    )
+    path: list[Point] = [(t0, 0.0)] if is_increase(target.indicator) else []  # an increase is 0 at its start
+    for p in points:
+        end = next_bucket(p.ts, interval)
+        if p.value is not None and end <= until:
+            path.append((end, p.value))
+    if progress.actual is not None:
+        path.append((until, progress.actual))
+    return path
+
+
+def target_chart(target: Target, progress: Progress, path: list[Point], width: int = 360, height: int = 150) -> Chart:
+    return trajectory_chart(
+        start=start_of_day(target.start),
+        deadline=end_of_day(target.deadline),
+        as_of=progress.as_of,
+        actual=path,
+        expected=expected_trajectory(
+            start=target.start,
+            deadline=target.deadline,
+            baseline=progress.baseline,
+            goal=progress.goal,
+            profile=target.profile,
+        ),
+        projected=progress.projected,
+        goal=progress.goal,
+        width=width,
+        height=height,
+    )
+
+
+def overview(conn: psycopg.Connection, as_of: datetime | None = None) -> list[TargetCard]:
+    """Every active target with its progress and chart, in deadline order."""
+    targets = {t.id: t for t in list_targets(conn)}
+    cards = []
+    for p in evaluate_targets(conn, as_of):
+        t = targets.get(p.target_id)
+        if t is not None:
+            cards.append(TargetCard(t, p, target_chart(t, p, actual_path(conn, t, p))))
+    return cards
+
+
+def _rows(parts: list[Contribution], laggards: list[Laggard]) -> list[BreakdownRow]:
+    shares = {lg.key: lg.share_of_shortfall for lg in laggards}
+    return [BreakdownRow(c.key, c.name, c.value, c.key in shares, shares.get(c.key)) for c in parts]
+
+
+def target_detail(conn: psycopg.Connection, target_id: str, as_of: datetime | None = None) -> TargetDetail | None:
+    """One target (active or retired) with its progress, chart and breakdown by city and operator."""
+    target = get_target(conn, target_id)
+    if target is None:
+        return None
+    progress = evaluate_target(conn, target, as_of)
+    at = _judged_at(target, progress)
+    since = at - timedelta(days=target.window_days) if is_volume_ratio(target.indicator) else start_of_day(target.start)
+    since = min(since, at)
+    ind, region, op = target.indicator, target.region, target.operator
+    cities = (
+        breakdown(conn, ind, region=region, by="region", as_of=at, start=since, operator=op)
+        if region == PROVINCE
+        else []
+    )
+    operators = (
+        breakdown(conn, ind, region=region, by="operator", as_of=at, start=since, operator=op) if op is None else []
+    )
+    sites = (
+        breakdown(conn, ind, region=region, by="entity", as_of=at, start=since, operator=op)
+        if any(METRICS[m].entity_required for m in input_metrics(ind))
+        else []
+    )
+    return TargetDetail(
+        target,
+        progress,
+        target_chart(target, progress, actual_path(conn, target, progress), width=720, height=240),
+        by_city=_rows(cities, progress.laggard_cities),
+        by_operator=_rows(operators, progress.laggard_operators),
+        by_entity=_rows(sites, []),
+        breakdown_from=since if is_volume_ratio(ind) or is_increase(ind) else None,
+        breakdown_at=at,
+    )
+
+
+def alerts_view(conn: psycopg.Connection, operator: str | None) -> tuple[list[Alert], list[Alert]]:
+    """(firing, recent others) — for an operator key only alerts scoped to its operator, as GET /v1/alerts."""
+    firing = list_alerts(conn, "firing", operator=operator)
+    recent = [a for a in list_alerts(conn, "all", operator=operator) if a.state != "firing"][:RECENT_ALERTS]
+    return firing, recent
+
+
+def feeds_view(conn: psycopg.Connection, operator: str | None) -> tuple[FeedGrid, list[FeedFreshness]]:
+    """The operator × metric grid and the stale feeds (per region), oldest first."""
+    feeds = feed_freshness(conn, operator=operator)
+    stale = sorted((f for f in feeds if f.stale), key=lambda f: -f.age_s)
+    return freshness_grid(feeds), stale
+
+
+def recent_rejections(conn: psycopg.Connection, operator: str | None, limit: int = MAX_REJECTIONS) -> list[Rejection]:
+    """The newest quarantined inputs, of one operator (None = every operator), newest first."""
+    rows = conn.execute(
+        "SELECT received_at, operator, source, location, field, reason, raw FROM quarantine"
+        " WHERE %(op)s::text IS NULL OR operator = %(op)s"
+        " ORDER BY received_at DESC, id DESC LIMIT %(limit)s",
+        {"op": operator, "limit": limit},
+    ).fetchall()
+    conn.commit()
+    return [Rejection(*r) for r in rows]
