@@ -77,13 +77,24 @@ class Services:
             stop_embedded_postgres(self.pgdata)
 
 
-def stop_embedded_postgres(pgdata: Path) -> None:
-    if not (pgdata / "postmaster.pid").exists():
+def stop_embedded_postgres(pgdata: Path, timeout: float = 60) -> None:
+    """Stop the embedded server (fast shutdown) and wait until it is gone; SIGTERM the postmaster if
+    pg_ctl cannot."""
+    pid_file = pgdata / "postmaster.pid"
+    if not pid_file.exists():
         return
     from embedded_postgres._commands import pg_ctl  # type: ignore[attr-defined]  # generated at import
 
-    with contextlib.suppress(Exception):
-        pg_ctl(["-w", "-m", "fast", "stop"], pgdata=pgdata, user="embedded_postgres" if os.geteuid() == 0 else None)
+    try:
+        pg_ctl(["-w", "-t", str(int(timeout)), "-m", "fast", "stop"], pgdata=pgdata,
+               user="embedded_postgres" if os.geteuid() == 0 else None)
+    except Exception as exc:
+        console.print(f"[yellow]pg_ctl stop failed ({exc}); signalling the server[/yellow]")
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            os.kill(int(pid_file.read_text().split()[0]), signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while pid_file.exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
 
 
 def _cli(*args: str) -> list[str]:
