@@ -28,7 +28,7 @@ from metrics.indicators import (
     lookback_s,
     value_of,
 )
-from metrics.query import _operator_name, fetch_edges, fetch_series, merge_series
+from metrics.query import _operator_name, fetch_edges, fetch_indicator_inputs, merge_series
 from metrics.targets import Target, get_target, list_targets
 from metrics.timeutil import EPSILON, aware, end_of_day, epoch, month_ends, now, start_of_day
 from reference.catalogue import INDICATORS, METRICS
@@ -107,26 +107,13 @@ def _level_window(target: Target, f: _Frame, at: datetime) -> tuple[datetime, da
     return f.t0, at
 
 
-def _fetch(conn: psycopg.Connection, indicator_id: str, scope: Scope, since: datetime, until: datetime) -> SeriesMap:
-    back = timedelta(seconds=lookback_s(indicator_id))
-    return fetch_series(
-        conn,
-        input_metrics(indicator_id),
-        fetch_regions(indicator_id, scope.region),
-        since,
-        until,
-        operator=scope.operator,
-        prior_since=since - back,
-    )
-
-
 def _fetch_target_data(conn: psycopg.Connection, target: Target, scope: Scope, f: _Frame) -> SeriesMap:
     """Readings of the trend window (and the current ratio window), plus for levels and increases each
     series' level at start and first reading after it."""
     ind = target.indicator
     if is_volume_ratio(ind):
-        return _fetch(conn, ind, scope, min(f.trend_from, f.eff - f.window), f.until)
-    data = _fetch(conn, ind, scope, f.trend_from, f.until)
+        return fetch_indicator_inputs(conn, ind, scope, min(f.trend_from, f.eff - f.window), f.until)
+    data = fetch_indicator_inputs(conn, ind, scope, f.trend_from, f.until)
     if f.t0 >= f.trend_from:
         return data
     back = timedelta(seconds=lookback_s(ind))
@@ -280,7 +267,7 @@ def _baseline(conn: psycopg.Connection, target: Target, scope: Scope, f: _Frame,
         return 0.0
     ind = target.indicator
     if is_volume_ratio(ind):
-        base_data = _fetch(conn, ind, scope, f.t0 - f.window, min(f.until, f.t0 + f.window))
+        base_data = fetch_indicator_inputs(conn, ind, scope, f.t0 - f.window, min(f.until, f.t0 + f.window))
         before = _value(base_data, ind, scope, f.t0 - f.window, f.t0, f.t0)
         if before is not None:
             return before
@@ -315,7 +302,7 @@ def _goal(conn: psycopg.Connection, target: Target, scope: Scope, f: _Frame, bas
         return None if baseline is None else baseline * (1.0 + target.goal_relative)
     assert target.goal_indicator is not None
     gi = target.goal_indicator
-    gdata = _fetch(conn, gi, scope, f.t0, f.until)
+    gdata = fetch_indicator_inputs(conn, gi, scope, f.t0, f.until)
     lo = f.until - f.window if is_volume_ratio(gi) else f.t0
     return _value(gdata, gi, scope, lo, f.until, f.t0)
 

@@ -200,13 +200,15 @@ def merge_series(*maps: SeriesMap) -> dict[SeriesKey, Series]:
     return out
 
 
-def _fetch_for(
+def fetch_indicator_inputs(
     conn: psycopg.Connection,
     indicator_id: str,
     scope: Scope,
     since: datetime,
     until: datetime,
 ) -> SeriesMap:
+    """Every reading an indicator needs for a scope in [since, until], plus each series' reading before
+    `since` far enough back to carry a level or a counter into the window."""
     back = timedelta(seconds=lookback_s(indicator_id))
     return fetch_series(
         conn,
@@ -250,7 +252,7 @@ def indicator_value(
     start = aware(start) if start is not None else start_of_year(as_of)
     scope = Scope(region, operator, entity)
     until = as_of + EPSILON
-    data = _fetch_for(conn, indicator, scope, min(start, as_of), until)
+    data = fetch_indicator_inputs(conn, indicator, scope, min(start, as_of), until)
     ev = evaluate(
         data,
         indicator,
@@ -338,7 +340,7 @@ def compute_series(
     inc_start = increase_start or starts[0]
     if data is None:
         since = min(starts[0], inc_start) if is_increase(indicator_id) else starts[0]
-        data = _fetch_for(conn, indicator_id, scope, since, ends[-1])
+        data = fetch_indicator_inputs(conn, indicator_id, scope, since, ends[-1])
     ev = evaluate(
         data,
         indicator_id,
@@ -367,7 +369,7 @@ def breakdown(
     start = aware(start) if start is not None else start_of_year(as_of)
     scope = Scope(region, operator)
     until = as_of + EPSILON
-    data = _fetch_for(conn, indicator, scope, min(start, as_of), until)
+    data = fetch_indicator_inputs(conn, indicator, scope, min(start, as_of), until)
     return _breakdown_from(data, indicator, scope, by, start, until)
 
 
