@@ -16,7 +16,18 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import Database, Limits
 from api.errors import install_error_handlers
-from api.routes import alerts, catalogue, freshness, health, observations, progress, series, targets, uploads
+from api.routes import (
+    alert_rules,
+    alerts,
+    catalogue,
+    freshness,
+    health,
+    observations,
+    progress,
+    series,
+    targets,
+    uploads,
+)
 from api.telemetry import ApiMiddleware
 from infrawatch.settings import Settings, get_settings
 from ingest.pipeline import IngestPipeline
@@ -105,7 +116,7 @@ def create_app(
     app.state.limits = limits or Limits()
     app.state.pipeline = IngestPipeline()
     install_error_handlers(app)
-    for module in (health, observations, uploads, catalogue, series, targets, progress, alerts, freshness):
+    for module in (health, observations, uploads, catalogue, series, targets, progress, alerts, alert_rules, freshness):
         app.include_router(module.router)
     console = _optional("api.console")
     if console is not None and hasattr(console, "router"):

@@ -16,6 +16,7 @@ from tests.api_support import ROLES, Api, api_fixture  # noqa: F401  (the `api` 
 TARGET = "jx-2023-5g-new"
 ITEM = {"ts": "2023-03-31T00:00:00+08:00", "region": "360100", "metric": "bs5g_total", "value": 10}
 CSV = b"ts,region,metric,value\n2023-01-31,360200,bs5g_total,5\n"
+RULE = {"id": "hot-dc", "kind": "threshold", "title": "hot", "indicator": "dc_pue", "comparator": ">", "value": 1.5}
 
 
 @dataclass
@@ -49,6 +50,7 @@ def _setup(api: Api) -> dict[str, Any]:
     upload = api.client.post("/v1/uploads", files={"file": ("b.csv", CSV)}, headers=api.headers("ctcc"))
     assert upload.status_code == 201
     target = api.client.get(f"/v1/targets/{TARGET}", headers=api.headers("admin")).json()["target"]
+    assert api.client.put(f"/v1/alert-rules/{RULE['id']}", json=RULE, headers=api.headers("admin")).status_code == 201
     return {"upload": upload.json()["id"], "alert": alert_ids[1], "target": target}
 
 
@@ -147,6 +149,26 @@ CELLS = [
         lambda a, h, c: a.client.post(f"/v1/alerts/{c['alert']}/ack", headers=h),
         (401, 403, 403, 403, 200),
         check={"admin": lambda b: b["acknowledged_by"] == "test admin"},
+    ),
+    Cell(
+        "GET",
+        "/v1/alert-rules",
+        lambda a, h, c: a.client.get("/v1/alert-rules", headers=h),
+        (401, 403, 403, 200, 200),
+        check={"viewer": lambda b: any(r["id"] == RULE["id"] for r in b["rules"])},
+    ),
+    Cell(
+        "PUT",
+        "/v1/alert-rules/{rule_id}",
+        lambda a, h, c: a.client.put(f"/v1/alert-rules/{RULE['id']}", json={**RULE, "title": "changed"}, headers=h),
+        (401, 403, 403, 403, 200),
+        check={"admin": lambda b: b["title"] == "changed"},
+    ),
+    Cell(
+        "DELETE",
+        "/v1/alert-rules/{rule_id}",
+        lambda a, h, c: a.client.delete(f"/v1/alert-rules/{RULE['id']}", headers=h),
+        (401, 403, 403, 403, 204),
     ),
     Cell(  # last: retires the target the rows above read
         "DELETE",
