@@ -24,7 +24,7 @@ import typer
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from infrawatch.embedded import free_port, start_broker
+from infrawatch.embedded import free_port, mosquitto_binary, start_broker
 from infrawatch.settings import get_settings
 
 console = Console(stderr=True, soft_wrap=True)
@@ -148,7 +148,7 @@ def _wait_ready(base: str, services: Services, timeout: float = 180) -> None:
     raise TimeoutError(f"the API at {base} did not become ready in {timeout:.0f}s")
 
 
-def run_demo(reset: bool, port: int, live: bool) -> None:
+def run_demo(reset: bool, port: int, live: bool, broker_kind: str = "auto") -> None:
     settings = get_settings()
     data_dir = settings.data_dir
     if reset and data_dir.exists():
@@ -167,10 +167,13 @@ def run_demo(reset: bool, port: int, live: bool) -> None:
                 url = embedded_postgres_url(data_dir)
                 services.pgdata = data_dir / "pg"
         console.print(f"[green]✓[/green] PostgreSQL  {url}")
-        broker, mqtt_port = start_broker(data_dir / "broker")
+        mosquitto = broker_kind == "mosquitto" or (broker_kind == "auto" and mosquitto_binary() is not None)
+        broker, mqtt_port = start_broker(data_dir / "broker", prefer_mosquitto=mosquitto)
         services.children.append(("broker", broker))
         mqtt_url = f"mqtt://127.0.0.1:{mqtt_port}"
-        console.print(f"[green]✓[/green] MQTT broker {mqtt_url}")
+        protocol = "5" if mosquitto else "3.1.1"
+        console.print(f"[green]✓[/green] MQTT broker {mqtt_url} ({'Mosquitto' if mosquitto else 'amqtt'}, "
+                      f"MQTT {protocol})")
 
         from metrics import load_targets
         from storage import connect, upgrade
@@ -183,7 +186,8 @@ def run_demo(reset: bool, port: int, live: bool) -> None:
         keys = _demo_keys(url, data_dir)
 
         env = {**os.environ, "INFRAWATCH_DATABASE_URL": url, "INFRAWATCH_MQTT_URL": mqtt_url,
-               "INFRAWATCH_LOG_JSON": "true", "INFRAWATCH_DATA_DIR": str(data_dir)}
+               "INFRAWATCH_MQTT_PROTOCOL": protocol, "INFRAWATCH_LOG_JSON": "true",
+               "INFRAWATCH_DATA_DIR": str(data_dir)}
         services.spawn("ingest", _cli("ingest", "mqtt", "--client-id", "infrawatch-demo-ingest"), env)
         port = port or free_port()
         base = f"http://127.0.0.1:{port}"
@@ -254,11 +258,14 @@ def register(app: typer.Typer) -> None:
         reset: Annotated[bool, typer.Option("--reset", help="Delete the demo's data and start over.")] = False,
         port: Annotated[int, typer.Option(help="API and console port (0 = any free port).")] = 8000,
         live: Annotated[bool, typer.Option(help="Keep simulating live after the backfill.")] = True,
+        broker: Annotated[
+            str, typer.Option(help="auto: Mosquitto if installed, else amqtt; or force mosquitto / amqtt.")
+        ] = "auto",
     ) -> None:
         """Run the whole product on embedded services: database, broker, ingest, API, console, scheduler."""
         signal.signal(signal.SIGTERM, _interrupt)
         try:
-            run_demo(reset, port, live)
+            run_demo(reset, port, live, broker)
         except (RuntimeError, TimeoutError) as exc:
             console.print(f"[red]{exc}[/red]")
             raise typer.Exit(1) from None

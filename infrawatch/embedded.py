@@ -47,11 +47,19 @@ def wait_for_port(host: str, port: int, timeout: float = 15.0) -> None:
     raise TimeoutError(f"nothing is listening on {host}:{port} after {timeout:.0f}s")
 
 
-def start_broker(workdir: Path, port: int | None = None) -> tuple[subprocess.Popen[bytes], int]:
-    """Start a local MQTT broker on loopback (persistence on); returns the process and port."""
+def mosquitto_binary() -> str | None:
+    """Mosquitto's path if it is installed (PATH, or Debian's /usr/sbin), else None."""
+    return shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None)
+
+
+def start_broker(
+    workdir: Path, port: int | None = None, *, prefer_mosquitto: bool = True
+) -> tuple[subprocess.Popen[bytes], int]:
+    """Start a local MQTT broker on loopback: Mosquitto (MQTT 5, persistence on) if installed, else the
+    pure-Python amqtt broker (MQTT 3.1.1 only). Returns the process and port."""
     port = port or free_port()
     workdir.mkdir(parents=True, exist_ok=True)
-    mosquitto = shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None)
+    mosquitto = mosquitto_binary() if prefer_mosquitto else None
     if mosquitto:
         conf = workdir / "mosquitto.conf"
         conf.write_text(

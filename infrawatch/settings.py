@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 from urllib.parse import unquote, urlparse
 
 from pydantic import Field
@@ -32,6 +33,8 @@ class Settings(BaseSettings):
         description="PostgreSQL URL; empty means the embedded PostgreSQL under data_dir",
     )
     mqtt_url: str = Field(default="mqtt://127.0.0.1:1883", description="mqtt://user:pass@host:port")
+    #: "5", or "3.1.1" for a broker without MQTT 5 (the embedded amqtt fallback)
+    mqtt_protocol: Literal["5", "3.1.1"] = "5"
     data_dir: Path = Field(default_factory=lambda: Path.home() / ".local" / "share" / "infrawatch")
     timezone: str = "Asia/Shanghai"
     #: Secret mixed into API-key hashes (HMAC); change it in production.

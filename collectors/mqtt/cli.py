@@ -55,6 +55,7 @@ def ingest_mqtt(
         batch_observations=batch_size,
         batch_interval_s=batch_ms / 1000,
         receive_maximum=receive_maximum,
+        protocol=get_settings().mqtt_protocol,
     )
     MqttCollector(config).run()
 

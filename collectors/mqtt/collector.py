@@ -58,6 +58,13 @@ class CollectorConfig:
     reconnect_max_s: int = 30
     #: After SIGTERM, how long to keep retrying an unreachable database before exiting without acknowledging.
     shutdown_grace_s: float = 10.0
+    #: "5", or "3.1.1" for brokers without MQTT 5 (the pure-Python amqtt fallback): a persistent session
+    #: (clean session off) without session expiry, Receive Maximum or shared subscriptions.
+    protocol: str = "5"
+
+    @property
+    def mqtt5(self) -> bool:
+        return self.protocol != "3.1.1"
 
 
 class IntakeQueue:
@@ -145,9 +152,8 @@ class MqttCollector:
             signal.signal(signal.SIGTERM, self._on_signal)
             signal.signal(signal.SIGINT, self._on_signal)
         c = self.config
-        props = Properties(PacketTypes.CONNECT)
-        props.SessionExpiryInterval = c.session_expiry_s
-        props.ReceiveMaximum = c.receive_maximum
+        if not c.mqtt5 and c.share_group:
+            raise ValueError("shared subscriptions need MQTT 5; drop --share-group or use an MQTT 5 broker")
         log.info(
             "mqtt ingest starting",
             extra={
@@ -157,9 +163,15 @@ class MqttCollector:
                 "subscription": subscription(c.share_group),
             },
         )
-        self.client.connect_async(
-            self.endpoint.host, self.endpoint.port, keepalive=c.keepalive_s, clean_start=False, properties=props
-        )
+        if c.mqtt5:
+            props = Properties(PacketTypes.CONNECT)
+            props.SessionExpiryInterval = c.session_expiry_s
+            props.ReceiveMaximum = c.receive_maximum
+            self.client.connect_async(
+                self.endpoint.host, self.endpoint.port, keepalive=c.keepalive_s, clean_start=False, properties=props
+            )
+        else:
+            self.client.connect_async(self.endpoint.host, self.endpoint.port, keepalive=c.keepalive_s)
         self.client.loop_start()
         left: list[PendingMessage] = []
         try:
@@ -249,7 +261,12 @@ class MqttCollector:
 
     def _make_client(self) -> mqtt.Client:
         c = self.config
-        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=c.client_id, protocol=mqtt.MQTTv5, manual_ack=True)
+        if c.mqtt5:
+            client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=c.client_id, protocol=mqtt.MQTTv5,
+                                 manual_ack=True)
+        else:
+            client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=c.client_id, protocol=mqtt.MQTTv311,
+                                 clean_session=False, manual_ack=True)
         if self.endpoint.username:
             client.username_pw_set(self.endpoint.username, self.endpoint.password)
         if self.endpoint.tls:
@@ -281,8 +298,11 @@ class MqttCollector:
                 "client_id": self.config.client_id,
             },
         )
-        options = SubscribeOptions(qos=1, retainHandling=SubscribeOptions.RETAIN_SEND_IF_NEW_SUB)
-        client.subscribe(subscription(self.config.share_group), options=options)
+        if self.config.mqtt5:
+            options = SubscribeOptions(qos=1, retainHandling=SubscribeOptions.RETAIN_SEND_IF_NEW_SUB)
+            client.subscribe(subscription(self.config.share_group), options=options)
+        else:
+            client.subscribe(subscription(None), qos=1)
 
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason_code: Any, properties: Any) -> None:
         telemetry.BROKER_CONNECTED.labels(SOURCE).set(0)
