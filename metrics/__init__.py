@@ -1,4 +1,4 @@
-"""Indicators, plan targets and progress: the metrics layer's public interface (see METRICS_API)."""
+"""Indicators, plan targets and progress: the metrics layer's public interface (docs/metrics.md)."""
 
 from metrics.freshness import FeedFreshness, feed_freshness
 from metrics.progress import Laggard, Progress, Status, evaluate_target, evaluate_targets, store_progress
