@@ -29,7 +29,7 @@ from api.routes import (
     uploads,
 )
 from api.telemetry import ApiMiddleware
-from infrawatch.settings import Settings, get_settings
+from infrawatch.settings import DEV_SECRET_KEY, Settings, get_settings
 from ingest.pipeline import IngestPipeline
 from storage import SchemaBehind, check_schema, database_url
 
@@ -94,6 +94,9 @@ def create_app(
         db.open()
         await run_in_threadpool(_check_database, db)
         handle = await run_in_threadpool(_start_scheduler, url) if scheduler else None
+        if settings.secret_key == DEV_SECRET_KEY:
+            log.warning("INFRAWATCH_SECRET_KEY is the development default: set a secret of your own before "
+                        "creating production keys", extra={"event": "api.insecure_secret"})
         log.info("api ready", extra={"event": "api.start"})
         try:
             yield

@@ -10,6 +10,9 @@ from urllib.parse import unquote, urlparse
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+#: The development default for `secret_key`; the API warns when it runs with it.
+DEV_SECRET_KEY = "change-me-infrawatch-dev-secret"
+
 
 class MqttEndpoint:
     """The parts of an `mqtt://user:pass@host:port` URL."""
@@ -38,7 +41,7 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default_factory=lambda: Path.home() / ".local" / "share" / "infrawatch")
     timezone: str = "Asia/Shanghai"
     #: Secret mixed into API-key hashes (HMAC); change it in production.
-    secret_key: str = "change-me-infrawatch-dev-secret"
+    secret_key: str = DEV_SECRET_KEY
     #: A gauge series silent longer than this stops counting in sums (seconds).
     gauge_staleness_s: int = 62 * 86400
     #: Observations further than this in the future are rejected (seconds).
