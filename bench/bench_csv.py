@@ -24,6 +24,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=2_000_000)
     parser.add_argument("--repeat", type=int, default=2, help="runs of each, alternating; the best is kept")
+    parser.add_argument("--label", default="", help="appended to the section title, e.g. before/after")
     parser.add_argument("--no-record", action="store_true", help="print only; do not append to docs/benchmarks.md")
     args = parser.parse_args()
 
@@ -46,7 +47,7 @@ def main() -> None:
         f"{args.rows:,} rows ({size_mb:.0f} MB, long format, 500 data-centre meters at 5-minute steps); "
         f"best of {args.repeat} alternating runs each.\n\n"
         "| loader | wall s | rows/s | CPU s (client) | peak RSS MB |\n| --- | ---: | ---: | ---: | ---: |\n"
-        f"| infrawatch load-csv (validate, COPY to staging, merge, history, quarantine) | {best['wall_s']:.1f} | "
+        f"| infrawatch load-csv (validate, COPY, merge where identities exist, history, quarantine) | {best['wall_s']:.1f} | "
         f"{rate:,.0f} | {best['cpu_s']:.1f} | {best['peak_mb']:.0f} |\n"
         f"| psql \\copy into a bare table (ceiling) | {top['wall_s']:.1f} | {top_rate:,.0f} | {top['cpu_s']:.1f} | "
         f"{top['peak_mb']:.0f} |\n\n"
@@ -54,7 +55,7 @@ def main() -> None:
     )
     print(body)
     if not args.no_record:
-        append_section("CSV ingest: load-csv vs psql \\copy", f"uv run python bench/bench_csv.py --rows {args.rows}", body)
+        append_section("CSV ingest: load-csv vs psql \\copy" + (f" ({args.label})" if args.label else ""), f"uv run python bench/bench_csv.py --rows {args.rows}", body)
 
 
 if __name__ == "__main__":

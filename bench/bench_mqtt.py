@@ -154,7 +154,11 @@ def run_consumer(kind: str, per_message: int, n: int, workdir: Path, publishers:
     }
     result["p50_ms"], result["p99_ms"] = latencies_ms(url)
     consumer.terminate()
-    consumer.wait(30)
+    try:
+        consumer.wait(30)
+    except subprocess.TimeoutExpired:  # the naive consumer sometimes ignores SIGTERM inside paho's loop
+        consumer.kill()
+        consumer.wait(10)
     broker.terminate()
     broker.wait(10)
     return result
@@ -186,6 +190,7 @@ def main() -> None:
     parser.add_argument("--batched", type=int, default=1_000_000, help="observations sent 100 per message")
     parser.add_argument("--naive", type=int, default=20_000, help="single-observation messages for the naive one")
     parser.add_argument("--publishers", type=int, default=4)
+    parser.add_argument("--label", default="", help="appended to the section title, e.g. before/after")
     parser.add_argument("--no-record", action="store_true")
     args = parser.parse_args()
 
@@ -212,7 +217,7 @@ def main() -> None:
         "publishing every 20 ms during the load.\n")
     print(body)
     if not args.no_record:
-        append_section("MQTT → database, end to end", "uv run python bench/bench_mqtt.py "
+        append_section("MQTT → database, end to end" + (f" ({args.label})" if args.label else ""), "uv run python bench/bench_mqtt.py "
                        f"--single {args.single} --batched {args.batched} --naive {args.naive}", body)
 
 

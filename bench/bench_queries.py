@@ -1,14 +1,18 @@
 """Benchmark: a one-year daily series for 11 cities × 5 operators, and a progress evaluation of all default
 targets, with rollups in place (issue 4). Creates its own database on the server of INFRAWATCH_DATABASE_URL.
 
-    INFRAWATCH_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres uv run python bench/bench_queries.py
+    INFRAWATCH_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres uv run python bench/bench_queries.py \
+        [--record [--label=after]]   # --record appends the table to docs/benchmarks.md
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import statistics
+import sys
 import time
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 
 import psycopg
@@ -26,7 +30,7 @@ def _with_db(url: str, name: str) -> str:
 
     params = conninfo_to_dict(url)
     params["dbname"] = name
-    return make_conninfo(**params)
+    return make_conninfo("", **params)
 
 
 def populate(conn: psycopg.Connection) -> int:
@@ -49,7 +53,7 @@ def populate(conn: psycopg.Connection) -> int:
     return n
 
 
-def timed(fn, runs: int = 7) -> tuple[float, float]:  # type: ignore[no-untyped-def]
+def timed(fn: Callable[[], object], runs: int = 7) -> tuple[float, float]:
     fn()  # warm up
     ms = []
     for _ in range(runs):
@@ -83,17 +87,29 @@ def main() -> None:
             start = datetime(YEAR, 1, 1, tzinfo=metrics.PLAN_TZ)
             end = datetime(YEAR + 1, 1, 1, tzinfo=metrics.PLAN_TZ)
             as_of = metrics.parse_as_of(f"{YEAR}-09-30")
-            cases = {
-                f"series {ind} 1d, province, {YEAR}": lambda ind=ind: metrics.indicator_series(
-                    conn, ind, start=start, end=end, interval="1d"
+            cases: dict[str, Callable[[], object]] = {
+                f"series {ind} 1d, province, {YEAR}": functools.partial(
+                    metrics.indicator_series, conn, ind, start=start, end=end, interval="1d"
                 )
                 for ind in ("traffic_mobile_gb", "ipv6_share_mobile", "bs5g_total", "bs5g_new")
             }
             cases["series traffic_mobile_gb 1d, province, from observations"] = lambda: _raw(conn, start, end)
             cases["evaluate_targets (16 default targets)"] = lambda: metrics.evaluate_targets(conn, as_of)
+            table = ["| query | median ms | max ms |", "| --- | ---: | ---: |"]
             for label, fn in cases.items():
                 med, worst = timed(fn)
                 print(f"{label}: median {med:.1f} ms, max {worst:.1f} ms")
+                table.append(f"| {label} | {med:.1f} | {worst:.1f} |")
+            if "--record" in sys.argv:
+                from common import append_section
+
+                label = next((a.split("=", 1)[1] for a in sys.argv if a.startswith("--label=")), "")
+                append_section(
+                    "Indicator series and target progress" + (f" ({label})" if label else ""),
+                    "uv run python bench/bench_queries.py --record",
+                    f"{rows:,} daily observations through the pipeline; median and max of 7 runs after a warm-up, "
+                    "in-process.\n\n" + "\n".join(table) + "\n",
+                )
     finally:
         if not os.environ.get("BENCH_KEEP_DB"):
             with psycopg.connect(server, autocommit=True) as c:

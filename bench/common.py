@@ -23,7 +23,7 @@ def fresh_database(name: str, server: str = DEFAULT_SERVER, migrate: bool = True
         conn.execute(f'CREATE DATABASE "{name}"')
     params = conninfo_to_dict(server)
     params["dbname"] = name
-    url = make_conninfo(**params)
+    url = make_conninfo("", **params)
     if migrate:
         from storage import upgrade
 
@@ -57,6 +57,12 @@ def run_measured(cmd: list[str], env: dict[str, str] | None = None) -> dict[str,
     return {"wall_s": wall, "cpu_s": usage.ru_utime + usage.ru_stime, "peak_mb": usage.ru_maxrss / 1024}
 
 
+def load_average() -> str:
+    """The 1/5/15-minute load averages, to judge a figure taken on the shared machine."""
+    one, five, fifteen = os.getloadavg()
+    return f"{one:.1f} / {five:.1f} / {fifteen:.1f}"
+
+
 def append_section(title: str, command: str, body: str) -> None:
     BENCHMARKS_MD.parent.mkdir(exist_ok=True)
     if not BENCHMARKS_MD.exists():
@@ -64,4 +70,5 @@ def append_section(title: str, command: str, body: str) -> None:
                                  "Each section says the machine, the date and the command.\n")
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     with BENCHMARKS_MD.open("a") as fh:
-        fh.write(f"\n## {title}\n\n- date: {stamp}\n- machine: {machine()}\n- command: `{command}`\n\n{body}\n")
+        fh.write(f"\n## {title}\n\n- date: {stamp}\n- machine: {machine()}\n- command: `{command}`\n"
+                 f"- load average (1/5/15 min) when recorded: {load_average()}\n\n{body}\n")

@@ -64,17 +64,27 @@ class Services:
     def stop(self) -> None:
         for _name, proc in reversed(self.children):
             if proc.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGTERM)
+                _signal(proc, signal.SIGTERM)
         deadline = time.monotonic() + 15
         for _name, proc in reversed(self.children):
             try:
                 proc.wait(max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
+                _signal(proc, signal.SIGKILL)
+                proc.wait(5)
         if self.pgdata is not None:
             stop_embedded_postgres(self.pgdata)
+
+
+def _signal(proc: subprocess.Popen[bytes], sig: int) -> None:
+    """Signal the child's process group when it leads one (spawned children), else the child itself."""
+    try:
+        if os.getpgid(proc.pid) == proc.pid:
+            os.killpg(proc.pid, sig)
+        else:
+            proc.send_signal(sig)
+    except ProcessLookupError:
+        pass
 
 
 def stop_embedded_postgres(pgdata: Path, timeout: float = 60) -> None:

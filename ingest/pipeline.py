@@ -8,7 +8,6 @@ transaction, so a caller that acknowledges after `submit` returns never loses or
 
 from __future__ import annotations
 
-import io
 import logging
 import time
 from collections.abc import Iterable
@@ -35,66 +34,89 @@ CREATE TEMP TABLE IF NOT EXISTS iw_staging (
 ) ON COMMIT DELETE ROWS
 """
 
-_MERGE_TEMPLATE = """
-WITH cur AS (
-    SELECT s.metric, s.region, s.operator, s.entity, s.ts, s.value,
-           o.value AS old_value, o.batch_id AS old_batch, (o.batch_id IS NOT NULL) AS existed
-    FROM iw_staging s
-    LEFT JOIN observation o USING (metric, region, operator, entity, ts)
-), hist AS (
-    INSERT INTO observation_history (metric, region, operator, entity, ts, value, batch_id, superseded_by)
-    SELECT metric, region, operator, entity, ts, old_value, old_batch, %(batch)s
-    FROM cur WHERE existed AND old_value <> value
-    RETURNING 1
-), {write}, fresh AS (
+# Insert first: a new identity (the common case) costs one index descent and no join. Rows that already
+# existed are left alone by ON CONFLICT DO NOTHING (waiting for a concurrent writer of the same identity
+# to commit) and still carry another batch's id, which is how the second statement finds them.
+_INSERT_NEW = """
+INSERT INTO observation (metric, region, operator, entity, ts, value, batch_id)
+SELECT metric, region, operator, entity, ts, value, %(batch)s FROM iw_staging
+ON CONFLICT DO NOTHING
+"""
+
+_RECORD_TEMPLATE = """
+WITH fresh AS (
     INSERT INTO feed_freshness (operator, metric, region, last_ts, last_received_at)
-    SELECT operator, metric, region, max(ts), now() FROM cur GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+    SELECT operator, metric, region, max(ts), now() FROM iw_staging GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
     ON CONFLICT (operator, metric, region) DO UPDATE
     SET last_ts = GREATEST(feed_freshness.last_ts, EXCLUDED.last_ts),
         last_received_at = EXCLUDED.last_received_at
     RETURNING 1
 ), dirty AS (
     INSERT INTO rollup_dirty (metric, day)
-    SELECT DISTINCT metric, (ts AT TIME ZONE 'UTC')::date FROM cur WHERE NOT existed OR old_value <> value
+    SELECT DISTINCT metric, (ts AT TIME ZONE 'UTC')::date FROM iw_staging s {changed}
     ORDER BY 1, 2
     ON CONFLICT DO NOTHING
     RETURNING 1
 )
-SELECT count(*) FILTER (WHERE NOT existed),
-       count(*) FILTER (WHERE existed AND old_value = value),
-       count(*) FILTER (WHERE existed AND old_value <> value),
-       (SELECT count(*) FROM hist), (SELECT count(*) FROM fresh), (SELECT count(*) FROM dirty), {counted}
-FROM cur
+SELECT (SELECT count(*) FROM fresh), (SELECT count(*) FROM dirty)
+"""
+# Freshness from every staged row; the rollups' dirty days from the rows this batch inserted or revised.
+_RECORD_ALL_NEW = _RECORD_TEMPLATE.format(changed="")
+_RECORD_SOME_EXISTED = _RECORD_TEMPLATE.format(
+    changed="""WHERE NOT EXISTS (
+        SELECT 1 FROM observation o
+        WHERE (o.metric, o.region, o.operator, o.entity, o.ts) = (s.metric, s.region, s.operator, s.entity, s.ts)
+          AND o.batch_id <> %(batch)s)"""
+)
+
+# After a direct COPY (every row new): freshness and the rollups' dirty days from arrays computed client-side.
+_RECORD_FROM_ARRAYS = """
+WITH fresh AS (
+    INSERT INTO feed_freshness (operator, metric, region, last_ts, last_received_at)
+    SELECT operator, metric, region, last_ts, now()
+    FROM unnest(%(f_operator)s::text[], %(f_metric)s::text[], %(f_region)s::int[], %(f_ts)s::timestamptz[])
+         AS f(operator, metric, region, last_ts)
+    ORDER BY 1, 2, 3
+    ON CONFLICT (operator, metric, region) DO UPDATE
+    SET last_ts = GREATEST(feed_freshness.last_ts, EXCLUDED.last_ts),
+        last_received_at = EXCLUDED.last_received_at
+    RETURNING 1
+), dirty AS (
+    INSERT INTO rollup_dirty (metric, day)
+    SELECT metric, day FROM unnest(%(d_metric)s::text[], %(d_day)s::date[]) AS d(metric, day)
+    ORDER BY 1, 2
+    ON CONFLICT DO NOTHING
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM fresh), (SELECT count(*) FROM dirty)
 """
 
-# Fast path: new identities are plain inserts, revisions plain updates. A concurrent writer inserting the
-# same identity between our read and write makes it fail with a unique violation; then the upsert runs.
-_MERGE_FAST = _MERGE_TEMPLATE.format(
-    write="""ins AS (
-    INSERT INTO observation (metric, region, operator, entity, ts, value, batch_id)
-    SELECT metric, region, operator, entity, ts, value, %(batch)s FROM cur WHERE NOT existed
+_COPY_OBSERVATION = "COPY observation (metric, region, operator, entity, ts, value, batch_id) FROM STDIN"
+
+# Only when some identities existed: duplicates (same value) and revisions (new value wins, the old one
+# goes to history). Rows this batch inserted carry its id and are skipped.
+_MERGE_EXISTING = """
+WITH old AS (
+    SELECT s.metric, s.region, s.operator, s.entity, s.ts, s.value, o.value AS old_value, o.batch_id AS old_batch
+    FROM iw_staging s
+    JOIN observation o USING (metric, region, operator, entity, ts)
+    WHERE o.batch_id <> %(batch)s
+), hist AS (
+    INSERT INTO observation_history (metric, region, operator, entity, ts, value, batch_id, superseded_by)
+    SELECT metric, region, operator, entity, ts, old_value, old_batch, %(batch)s
+    FROM old WHERE old_value <> value
     RETURNING 1
 ), upd AS (
-    UPDATE observation o SET value = cur.value, batch_id = %(batch)s, received_at = now()
-    FROM cur WHERE cur.existed AND cur.old_value <> cur.value
-      AND (o.metric, o.region, o.operator, o.entity, o.ts) = (cur.metric, cur.region, cur.operator, cur.entity, cur.ts)
+    UPDATE observation o SET value = old.value, batch_id = %(batch)s, received_at = now()
+    FROM old WHERE old.old_value <> old.value
+      AND (o.metric, o.region, o.operator, o.entity, o.ts) = (old.metric, old.region, old.operator, old.entity, old.ts)
     RETURNING 1
-)""",
-    counted="(SELECT count(*) FROM ins) + (SELECT count(*) FROM upd)",
 )
-
-_MERGE_UPSERT = _MERGE_TEMPLATE.format(
-    write="""up AS (
-    INSERT INTO observation (metric, region, operator, entity, ts, value, batch_id)
-    SELECT metric, region, operator, entity, ts, value, %(batch)s
-    FROM cur WHERE NOT existed OR old_value <> value
-    ORDER BY metric, region, operator, entity, ts
-    ON CONFLICT (metric, region, operator, entity, ts)
-    DO UPDATE SET value = EXCLUDED.value, batch_id = EXCLUDED.batch_id, received_at = now()
-    RETURNING 1
-)""",
-    counted="(SELECT count(*) FROM up)",
-)
+SELECT count(*) FILTER (WHERE old_value = value),
+       count(*) FILTER (WHERE old_value <> value),
+       (SELECT count(*) FROM hist), (SELECT count(*) FROM upd)
+FROM old
+"""
 
 _IDENTITY = ["metric", "region", "operator", "entity", "ts_us"]
 
@@ -122,6 +144,7 @@ class IngestPipeline:
         self._operators: set[str] = set()
         self._operators_loaded_at = 0.0
         self._months: set[int] = set()
+        self._direct = True  # try the direct COPY first; off after a batch whose identities existed
 
     # -- entry points ---------------------------------------------------------------------------
 
@@ -169,6 +192,25 @@ class IngestPipeline:
             received=len(frame) + len(rejections or []),
         )
 
+    def prepare(
+        self,
+        frame: pd.DataFrame,
+        rejections: list[Rejection] | None,
+        *,
+        known_operators: set[str],
+        ts_rule: TimestampRule = JSON_TS,
+    ) -> PreparedBatch:
+        """Validation only, no database: for a thread that prepares the next batch while one is stored.
+        The caller checks that the frame's operators are all in `known_operators` (else use submit_frame)."""
+        valid, found = validate_frame(
+            frame,
+            known_operators=known_operators,
+            now_us=now_us(),
+            ts_rule=ts_rule,
+            future_tolerance_s=self.future_tolerance_s,
+        )
+        return PreparedBatch(valid, list(rejections or []) + found, len(frame) + len(rejections or []))
+
     # -- the write ------------------------------------------------------------------------------
 
     def store(
@@ -198,23 +240,20 @@ class IngestPipeline:
             report.batch_id = batch_id
             if len(valid):
                 valid, superseded = _split_superseded(valid)
-                # Probe the primary key per staged row instead of merge-joining the whole partition: a batch
-                # is small next to the table it lands in.
+                # Existing identities are found by probing the primary key per staged row instead of
+                # merge-joining the whole partition: a batch is small next to the table it lands in.
                 conn.execute(
                     "SET LOCAL work_mem = '64MB'; SET LOCAL enable_mergejoin = off; SET LOCAL enable_hashjoin = off"
                 )
-                conn.execute(_STAGING)
-                with conn.cursor().copy(
-                    "COPY iw_staging (seq, metric, region, operator, entity, ts_us, value) FROM STDIN"
-                ) as copy:
-                    copy.write(_to_copy_text(valid))
-                try:
-                    with conn.transaction():
-                        counts = conn.execute(_MERGE_FAST, {"batch": batch_id}).fetchone()
-                except psycopg.errors.UniqueViolation:
-                    counts = conn.execute(_MERGE_UPSERT, {"batch": batch_id}).fetchone()
-                assert counts is not None
-                report.accepted, report.duplicates, report.revised = int(counts[0]), int(counts[1]), int(counts[2])
+                if self._direct and self._copy_new(conn, valid, batch_id):
+                    inserted = staged = len(valid)
+                    duplicates = revised = 0
+                else:
+                    inserted, duplicates, revised = self._merge(conn, valid, batch_id)
+                    staged = len(valid)
+                    # Back to the direct COPY once a batch is all new again (a re-sent file is not).
+                    self._direct = inserted == staged
+                report.accepted, report.duplicates, report.revised = inserted, duplicates, revised
                 if len(superseded):
                     changed = superseded[~superseded["same"]]
                     report.duplicates += int(superseded["same"].sum())
@@ -262,6 +301,34 @@ class IngestPipeline:
         )
         return report
 
+    def _copy_new(self, conn: psycopg.Connection, valid: pd.DataFrame, batch_id: int) -> bool:
+        """COPY the rows straight into `observation` (the multi-row insert path, as fast as a bare COPY),
+        on the bet that every identity is new. A unique violation rolls back to a savepoint: False."""
+        try:
+            with conn.transaction(), conn.cursor().copy(_COPY_OBSERVATION) as copy:
+                copy.write(_to_copy_text(valid, batch_id=batch_id))
+        except psycopg.errors.UniqueViolation:
+            return False
+        conn.execute(_RECORD_FROM_ARRAYS, _record_arrays(valid))
+        return True
+
+    def _merge(self, conn: psycopg.Connection, valid: pd.DataFrame, batch_id: int) -> tuple[int, int, int]:
+        """COPY into staging, insert the new identities, then count duplicates and store revisions."""
+        conn.execute(_STAGING)
+        with conn.cursor().copy(
+            "COPY iw_staging (seq, metric, region, operator, entity, ts_us, value) FROM STDIN"
+        ) as copy:
+            copy.write(_to_copy_text(valid))
+        inserted = conn.execute(_INSERT_NEW, {"batch": batch_id}).rowcount
+        staged = len(valid)
+        duplicates = revised = 0
+        if inserted < staged:
+            counts = conn.execute(_MERGE_EXISTING, {"batch": batch_id}).fetchone()
+            assert counts is not None
+            duplicates, revised = int(counts[0]), int(counts[1])
+        conn.execute(_RECORD_ALL_NEW if inserted == staged else _RECORD_SOME_EXISTED, {"batch": batch_id})
+        return inserted, duplicates, revised
+
     # -- caches -----------------------------------------------------------------------------------
 
     def known_operators(self, conn: psycopg.Connection, wanted: Iterable[str] = ()) -> set[str]:
@@ -304,15 +371,66 @@ def _months_of(ts_us: np.ndarray) -> list[int]:
     return [int(m) for m in months.astype("datetime64[us]").astype(np.int64)]
 
 
-def _to_copy_text(valid: pd.DataFrame) -> bytes:
-    out = io.StringIO()
-    frame = valid[["metric", "region", "operator", "entity", "ts_us", "value"]].sort_values(_IDENTITY)
-    frame.insert(0, "seq", np.arange(len(frame)))
-    frame["entity"] = (
-        frame["entity"].map(_escape_copy) if frame["entity"].str.contains(r"\\", regex=False).any() else frame["entity"]
-    )
-    frame.to_csv(out, sep="\t", header=False, index=False, float_format="%.17g")
-    return out.getvalue().encode()
+def _to_copy_text(valid: pd.DataFrame, batch_id: int | None = None) -> bytes:
+    """COPY text of the rows in identity order (so the index is probed and filled in order).
+
+    Without `batch_id`: staging rows (seq, metric, region, operator, entity, ts_us, value). With it:
+    `observation` rows (metric, region, operator, entity, ts, value, batch_id), ts written once per
+    distinct instant. Built by joining Python strings, several times cheaper than DataFrame.to_csv;
+    floats are written with repr (the shortest text that reads back to the same double).
+    """
+    order = _identity_order(valid)
+    entity = valid["entity"].to_numpy(dtype=object)[order].tolist()
+    if any("\\" in e for e in entity):
+        entity = [_escape_copy(e) for e in entity]
+    ts_us = valid["ts_us"].to_numpy(dtype=np.int64)[order]
+    head: list[Iterable[str]] = [] if batch_id is not None else [map(str, range(len(order)))]
+    columns = [
+        *head,
+        valid["metric"].to_numpy(dtype=object)[order].tolist(),
+        map(str, valid["region"].to_numpy(dtype=np.int64)[order].tolist()),
+        valid["operator"].to_numpy(dtype=object)[order].tolist(),
+        entity,
+        map(str, ts_us.tolist()) if batch_id is None else _ts_texts(ts_us),
+        map(repr, valid["value"].to_numpy(dtype=np.float64)[order].tolist()),
+    ]
+    if batch_id is not None:
+        columns.append([str(batch_id)] * len(order))
+    text = "\n".join(map("\t".join, zip(*columns, strict=True)))
+    return (text + "\n").encode() if text else b""
+
+
+def _ts_texts(ts_us: np.ndarray) -> list[str]:
+    """timestamptz input text (exact to the microsecond) of each instant, formatted once per distinct one."""
+    distinct, inverse = np.unique(ts_us, return_inverse=True)
+    texts = np.array([from_us(int(us)).isoformat() for us in distinct.tolist()], dtype=object)
+    return texts[inverse].tolist()
+
+
+def _record_arrays(valid: pd.DataFrame) -> dict[str, list[Any]]:
+    """Parameters of _RECORD_FROM_ARRAYS: latest ts per (operator, metric, region), distinct (metric, UTC day)."""
+    latest = valid.groupby(["operator", "metric", "region"], sort=True)["ts_us"].max()
+    days = pd.DataFrame({"metric": valid["metric"].to_numpy(), "day": valid["ts_us"].to_numpy() // 86_400_000_000})
+    days = days.drop_duplicates().sort_values(["metric", "day"])
+    return {
+        "f_operator": latest.index.get_level_values(0).tolist(),
+        "f_metric": latest.index.get_level_values(1).tolist(),
+        "f_region": [int(r) for r in latest.index.get_level_values(2)],
+        "f_ts": [from_us(int(us)) for us in latest.to_numpy()],
+        "d_metric": days["metric"].tolist(),
+        "d_day": [from_us(int(d) * 86_400_000_000).date() for d in days["day"].to_numpy()],
+    }
+
+
+def _identity_order(valid: pd.DataFrame) -> np.ndarray:
+    """Row positions sorted by identity; text columns compare by code point, as COLLATE "C" does."""
+    if len(valid) < 2:
+        return np.arange(len(valid))
+    keys = []
+    for column in reversed(_IDENTITY):
+        values = valid[column].to_numpy()
+        keys.append(pd.factorize(values, sort=True)[0] if values.dtype == object else values)
+    return np.lexsort(keys)
 
 
 def _escape_copy(text: str) -> str:

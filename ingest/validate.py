@@ -68,9 +68,45 @@ def frame_from_items(
     agree with it unless `operator_may_vary` (an admin key naming the operator per item).
     `metric` comes from the MQTT topic; otherwise each item names its metric.
     """
-    rows: list[tuple[Any, ...]] = []
+    items = items if isinstance(items, list) else list(items)
+    c_metric: list[Any] = []
+    c_region: list[str] = []
+    c_operator: list[str] = []
+    c_entity: list[str] = []
+    c_ts: list[str] = []
+    c_value: list[float] = []
+    c_where: list[str] = []
+    c_index: list[int] = []
     rejections: list[Rejection] = []
     for i, item in enumerate(items):
+        # Fast path: the common well-formed item, checked by exact types (bool is not int here).
+        if type(item) is dict:
+            get = item.get
+            m, ts, region, value = (
+                (metric if metric is not None else get("metric")),
+                get("ts"),
+                get("region"),
+                get("value"),
+            )
+            entity, item_operator = get("entity", ""), get("operator")
+            if (
+                type(m) is str
+                and (metric is None or "metric" not in item or item["metric"] == metric)
+                and type(ts) is str
+                and (type(value) is float or type(value) is int)
+                and (type(region) is str or type(region) is int)
+                and (type(entity) is str or entity is None)
+                and (item_operator is None or item_operator == "" or item_operator == operator or operator_may_vary)
+            ):
+                c_metric.append(m)
+                c_region.append(region if type(region) is str else str(region))
+                c_operator.append(item_operator if (operator_may_vary and item_operator) else operator)
+                c_entity.append(entity or "")
+                c_ts.append(ts)
+                c_value.append(float(value))
+                c_where.append(f"{location_prefix} {i}")
+                c_index.append(i)
+                continue
         where = f"{location_prefix} {i}"
 
         def reject(fld: str, reason: str, item: Any = item, where: str = where, i: int = i) -> None:
@@ -119,10 +155,32 @@ def frame_from_items(
             )
             continue
         op = item_operator if (operator_may_vary and item_operator) else operator
-        rows.append((item_metric, str(region), op, entity, ts, float(value), where, None, i, None))
-    frame = pd.DataFrame.from_records(rows, columns=RAW_COLUMNS) if rows else empty_raw_frame()
-    if rows:
-        frame["raw"] = None  # filled lazily for rejected rows only
+        c_metric.append(item_metric)
+        c_region.append(str(region))
+        c_operator.append(op)
+        c_entity.append(entity)
+        c_ts.append(ts)
+        c_value.append(float(value))
+        c_where.append(where)
+        c_index.append(i)
+    if c_index:
+        frame = pd.DataFrame(
+            {
+                "metric": np.asarray(c_metric, dtype=object),
+                "region": np.asarray(c_region, dtype=object),
+                "operator": np.asarray(c_operator, dtype=object),
+                "entity": np.asarray(c_entity, dtype=object),
+                "ts": np.asarray(c_ts, dtype=object),
+                "value": np.asarray(c_value, dtype=np.float64),
+                "location": np.asarray(c_where, dtype=object),
+                "raw": np.full(len(c_index), None, dtype=object),  # filled lazily for rejected rows only
+                "index": np.asarray(c_index, dtype=np.int64),
+                "line": np.full(len(c_index), None, dtype=object),
+            }
+        )
+    else:
+        frame = empty_raw_frame()
+    if c_index:
         # Kept for quarantining rejected items' raw text; pandas deep-copies `attrs` on every operation,
         # so the list is shared rather than copied.
         frame.attrs["items"] = SharedItems(items)
@@ -158,8 +216,20 @@ def _parse_unique(values: pd.Series, parse: Callable[[str], int]) -> tuple[pd.Se
             parsed[text] = None
             errors[text] = f"ts {text!r} is not a valid date-time"
     us = values.map(parsed)
-    err = values.map(errors)
+    if any(e is not None for e in errors.values()):
+        err = values.map(errors)
+    else:
+        err = pd.Series(None, index=values.index, dtype=object)
     return us, err
+
+
+def _matches_unique(text: pd.Series, pattern: str) -> np.ndarray:
+    """Whether each value fully matches `pattern`, testing each distinct value once."""
+    uniques = pd.unique(text.to_numpy(dtype=object))
+    ok = pd.Series(uniques, dtype=object).str.fullmatch(pattern).fillna(False).to_numpy(dtype=bool)
+    if ok.all():
+        return np.ones(len(text), dtype=bool)
+    return text.map(dict(zip(uniques, ok, strict=True))).to_numpy(dtype=bool)
 
 
 def validate_frame(
@@ -231,38 +301,37 @@ def validate_frame(
     fail(
         ~known_region,
         "region",
-        ("unknown region '" + region_text + "'; use a GB/T 2260 city code such as 360100 (Nanchang)").to_numpy(),
+        lambda: (
+            "unknown region '" + region_text + "'; use a GB/T 2260 city code such as 360100 (Nanchang)"
+        ).to_numpy(),
     )
     province = (region_text == str(PROVINCE)).to_numpy()
     population = (metric == "population").to_numpy()
     fail(
         province & ~population,
         "region",
-        np.full(
-            n,
-            f"region {PROVINCE} is the province, derived from its cities; report city figures (360100 … 361100)",
-            dtype=object,
-        ),
+        f"region {PROVINCE} is the province, derived from its cities; report city figures (360100 … 361100)",
     )
     # entity
     has_entity = (entity != "").to_numpy()
     if has_entity.any():
-        ok = entity.str.fullmatch(ENTITY_ID_PATTERN.pattern).fillna(False).to_numpy(dtype=bool)
+        ok = _matches_unique(entity, ENTITY_ID_PATTERN.pattern)
         fail(
             has_entity & ~ok,
             "entity",
-            ("entity '" + entity.str.slice(0, 80) + "' must match [A-Za-z0-9_.:-]{1,64}").to_numpy(),
+            lambda: ("entity '" + entity.str.slice(0, 80) + "' must match [A-Za-z0-9_.:-]{1,64}").to_numpy(),
         )
     needs_entity = metric.isin(_ENTITY_METRICS).to_numpy()
     fail(
         needs_entity & ~has_entity,
         "entity",
-        ("metric " + metric + " needs an entity (the data centre's id)").to_numpy(),
+        lambda: ("metric " + metric + " needs an entity (the data centre's id)").to_numpy(),
     )
     # ts
     ts_us, ts_err = _parse_unique(frame["ts"], ts_rule.parser())
     ts_bad = ts_err.notna().to_numpy()
-    fail(ts_bad, "ts", ts_err.to_numpy(dtype=object))
+    if ts_bad.any():
+        fail(ts_bad, "ts", ts_err.to_numpy(dtype=object))
     ts_vals = ts_us.fillna(0).to_numpy(dtype=np.int64)
     future = ~ts_bad & (ts_vals > now_us + future_tolerance_s * 1_000_000)
     if future.any():

@@ -83,3 +83,5 @@ def test_demo_starts_from_nothing_and_serves_observations_and_progress(tmp_path:
     stderr.close()
     assert proc.returncode == 0, (tmp_path / "demo.stderr").read_text()[-2000:]
     assert not list(tmp_path.glob(".local/share/infrawatch/pg/postmaster.pid")), "PostgreSQL left running"
+    leftovers = subprocess.run(["pgrep", "-f", str(tmp_path)], capture_output=True, text=True).stdout.split()
+    assert leftovers == [], f"processes of the demo left running: {leftovers}"

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 
@@ -31,9 +30,7 @@ def shipped_conf(password_file: Path) -> str:
         for line in (DEPLOY / "mosquitto.conf").read_text().splitlines()
         if line.strip() and not line.startswith("#") and line.split()[0] not in HOST_ONLY
     ]
-    extra = [f"password_file {password_file}", f"acl_file {DEPLOY / 'acl'}"]
-    if os.geteuid() == 0:
-        extra.append("user root")  # the test's files live in a root-only temporary directory
+    extra = [f"password_file {password_file}", f"acl_file {DEPLOY / 'acl'}"]  # the fixture adds `user root`
     return "\n".join(kept + extra) + "\n"
 
 

@@ -111,16 +111,19 @@ def test_database_connections_terminated_mid_stream_lose_and_duplicate_nothing(i
         try:
             terminated += terminate_ingest_connections(pg_server, dbname)
             retries_before = len(ingest.log_events("ingest.db_retry"))
+            # more messages during the outage, so there is a batch to retry however fast the first 8,000 went
+            late_publisher = publish_in_background(broker, 8_000, 2_000)
             time.sleep(5)
             retries_during = len(ingest.log_events("ingest.db_retry")) - retries_before
         finally:
             admin.execute(f'ALTER DATABASE "{dbname}" ALLOW_CONNECTIONS true')
     publisher.join(120)
-    wait_for(lambda: stored(db_url) == 8_000, 60, "intake did not resume by itself after the outage")
+    late_publisher.join(120)
+    wait_for(lambda: stored(db_url) == 10_000, 60, "intake did not resume by itself after the outage")
     assert terminated >= 3
     assert ingest.alive()
     assert retries_during >= 2  # it kept retrying (with backoff) instead of dropping or acknowledging
-    assert_each_stored_once(db_url, 8_000)
+    assert_each_stored_once(db_url, 10_000)
 
 
 def terminate_ingest_connections(url: str, dbname: str | None = None) -> int:

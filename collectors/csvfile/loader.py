@@ -10,11 +10,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import psycopg
 from psycopg.types.json import Jsonb
 
 from collectors.csvfile.reader import detect_layout, iter_raw_frames, read_header, scan_file
-from ingest.pipeline import IngestPipeline
+from ingest.pipeline import IngestPipeline, PreparedBatch
 from ingest.report import Rejection
 from ingest.validate import TimestampRule
 
@@ -130,19 +131,43 @@ def load_csv(
         report.same_as = str(previous[0])
     rule = TimestampRule(strict=False, timezone=timezone)
     src = source or f"csv:{name}"
-    for frame, rejections, rows in iter_raw_frames(
-        path,
-        scan,
-        layout,
-        operator=operator,
-        operator_column_trusted=operator_column_trusted,
-        chunk_rows=chunk_rows,
-        on_progress=on_progress,
-    ):
+    known = set(pipeline.known_operators(conn))
+
+    def prepared() -> Iterator[tuple[pd.DataFrame | None, list[Rejection], int, PreparedBatch | None]]:
+        """Read and validate chunks in the read-ahead thread while the previous one is being stored."""
+        for frame, rejections, rows in iter_raw_frames(
+            path,
+            scan,
+            layout,
+            operator=operator,
+            operator_column_trusted=operator_column_trusted,
+            chunk_rows=chunk_rows,
+            on_progress=on_progress,
+        ):
+            if len(frame) and not set(frame["operator"].unique()) <= known:
+                yield frame, rejections, rows, None  # an operator the cache lacks: submit_frame looks it up
+            else:  # the raw frame (with every line's text) is dropped here: only the validated rows wait
+                ready = pipeline.prepare(frame, rejections, known_operators=known, ts_rule=rule)
+                del frame
+                yield None, [], rows, ready
+
+    for frame, rejections, rows, ready in read_ahead(prepared()):
         report.rows += rows
-        batch = pipeline.submit_frame(
-            conn, frame, rejections, source=src, operator=operator, ts_rule=rule, upload_id=report.id
-        )
+        if ready is None:
+            assert frame is not None
+            batch = pipeline.submit_frame(
+                conn, frame, rejections, source=src, operator=operator, ts_rule=rule, upload_id=report.id
+            )
+        else:
+            batch = pipeline.store(
+                conn,
+                ready.valid,
+                ready.rejections,
+                source=src,
+                operator=operator,
+                upload_id=report.id,
+                received=ready.received,
+            )
         report.accepted += batch.accepted
         report.duplicates += batch.duplicates
         report.revised += batch.revised

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import signal
+import struct
 import threading
 import time
 from collections import deque
@@ -35,6 +36,81 @@ from ingest.report import BatchReport, Rejection
 
 log = logging.getLogger(__name__)
 SOURCE = "mqtt"
+_RECEIVED = telemetry.MESSAGES_RECEIVED.labels(SOURCE)
+_IN_FLIGHT = telemetry.IN_FLIGHT.labels(SOURCE)
+_PUBACK = 0x40
+_READ_BLOCK = 64 * 1024
+
+
+class BufferedClient(mqtt.Client):
+    """paho's client, reading the socket in 64 KiB blocks and handling every complete packet a read brought.
+
+    paho 2 reads each packet's fixed header one byte per recv() and handles one packet per select() wake-up;
+    at tens of thousands of small messages a second those system calls dominate the network thread.
+    """
+
+    _rbuf: bytes = b""
+    _rpos: int = 0
+    _rsock: object = None
+
+    def _sock_recv(self, bufsize: int) -> bytes:
+        if self._sock is not self._rsock:  # a new connection: nothing buffered belongs to it
+            self._rsock, self._rbuf, self._rpos = self._sock, b"", 0
+        if self._rpos >= len(self._rbuf):
+            data = super()._sock_recv(max(bufsize, _READ_BLOCK))
+            if not data:
+                return data
+            self._rbuf, self._rpos = data, 0
+        out = self._rbuf[self._rpos : self._rpos + bufsize]
+        self._rpos += len(out)
+        return out
+
+    def _handle_publish(self) -> mqtt.MQTTErrorCode:
+        """QoS 0/1 PUBLISH without paho's property objects (we use none, and allow no topic aliases);
+        QoS 2 and anything unusual go to paho's own handler."""
+        header, packet = self._in_packet["command"], self._in_packet["packet"]
+        qos = (header & 0x06) >> 1
+        if qos == 2 or len(packet) < 2:
+            return super()._handle_publish()
+        pos = 2 + int.from_bytes(packet[:2], "big")
+        topic = packet[2:pos]
+        mid = 0
+        if qos:
+            mid = int.from_bytes(packet[pos : pos + 2], "big")
+            pos += 2
+        if self._protocol == mqtt.MQTTv5:
+            props_len, shift = 0, 0
+            while pos < len(packet) and shift <= 21:  # variable byte integer: the properties' length
+                byte = packet[pos]
+                pos += 1
+                props_len |= (byte & 0x7F) << shift
+                shift += 7
+                if not byte & 0x80:
+                    break
+            else:
+                return super()._handle_publish()
+            pos += props_len
+        if pos > len(packet) or not topic:
+            return super()._handle_publish()  # malformed or empty topic: paho decides
+        message = mqtt.MQTTMessage(mid=mid, topic=bytes(topic))
+        message.dup, message.qos, message.retain = bool(header & 0x08), qos, bool(header & 0x01)
+        message.payload = bytes(packet[pos:])
+        message.timestamp = time.monotonic()
+        self._handle_on_message(message)
+        if qos == 1 and not self._manual_ack:
+            return self._send_puback(mid)
+        return mqtt.MQTTErrorCode.MQTT_ERR_SUCCESS
+
+    def loop_read(self, max_packets: int = 1) -> mqtt.MQTTErrorCode:
+        rc = super().loop_read(max_packets)
+        while (
+            rc == mqtt.MQTTErrorCode.MQTT_ERR_SUCCESS
+            and self._rpos < len(self._rbuf)
+            and self._sock is not None
+            and self._sock is self._rsock
+        ):
+            rc = super().loop_read(max_packets)
+        return rc
 
 
 @dataclass(slots=True)
@@ -75,29 +151,45 @@ class IntakeQueue:
         self.max_bytes = max_bytes
         self._items: deque[tuple[PendingMessage, int]] = deque()
         self._bytes = 0
-        self._cond = threading.Condition()
+        self._lock = threading.Lock()
+        self._not_empty = threading.Condition(self._lock)
+        self._not_full = threading.Condition(self._lock)
 
     def put(self, message: PendingMessage, nbytes: int, abandon: Callable[[], bool] = lambda: False) -> bool:
-        with self._cond:
+        with self._lock:
             while self._items and (len(self._items) >= self.max_messages or self._bytes + nbytes > self.max_bytes):
                 if abandon():
                     return False
-                self._cond.wait(0.5)
+                self._not_full.wait(0.5)
             self._items.append((message, nbytes))
             self._bytes += nbytes
-            self._cond.notify_all()
+            self._not_empty.notify()
             return True
 
     def get(self, timeout: float) -> PendingMessage | None:
-        with self._cond:
+        with self._lock:
             if not self._items:
-                self._cond.wait(timeout)
+                self._not_empty.wait(timeout)
             if not self._items:
                 return None
             message, nbytes = self._items.popleft()
             self._bytes -= nbytes
-            self._cond.notify_all()
+            self._not_full.notify()
             return message
+
+    def take(self, max_observations: int) -> list[PendingMessage]:
+        """Without waiting: queued messages until they weigh at least `max_observations` (or none are left)."""
+        taken: list[PendingMessage] = []
+        weight = 0
+        with self._lock:
+            while self._items and weight < max_observations:
+                message, nbytes = self._items.popleft()
+                self._bytes -= nbytes
+                taken.append(message)
+                weight += message.size
+            if taken:
+                self._not_full.notify_all()
+        return taken
 
     def __len__(self) -> int:
         return len(self._items)
@@ -113,6 +205,11 @@ def next_batch(
     batch, weight = [first], first.size
     deadline = clock() + interval_s
     while weight < max_observations:
+        taken = queue.take(max_observations - weight)  # what is already queued, in one go
+        if taken:
+            batch.extend(taken)
+            weight += sum(m.size for m in taken)
+            continue
         remaining = deadline - clock()
         message = queue.get(timeout=max(remaining, 0.0))
         if message is None:
@@ -137,6 +234,9 @@ class MqttCollector:
         self._last_progress = time.monotonic()
         self._ack_lock = threading.Lock()
         self._generation = 0  # bumped on each connection; acks of older connections' messages are skipped
+        self._acks: list[tuple[int, int, int]] = []  # (generation, mid, qos) acknowledged by the last delivery
+        self._received = 0  # counted by the network thread ...
+        self._received_reported = 0  # ... and added to the Prometheus counters by the main thread
         self.client = self._make_client()
         self.delivery = Delivery(
             connect or self._connect_database,
@@ -211,8 +311,19 @@ class MqttCollector:
     def _give_up(self) -> bool:
         return self._stop.is_set() and time.monotonic() - self._stop_at > self.config.shutdown_grace_s
 
+    def _report_received(self) -> None:
+        received = self._received
+        if received != self._received_reported:
+            _RECEIVED.inc(received - self._received_reported)
+            _IN_FLIGHT.inc(received - self._received_reported)
+            self._received_reported = received
+
     def _deliver(self, batch: list[PendingMessage]) -> object:
-        result = self.delivery.deliver(batch)
+        self._report_received()
+        try:
+            result = self.delivery.deliver(batch)
+        finally:
+            self._flush_acks()
         if result is not None:
             r, t = result.report, self._totals  # counts only: the rejections themselves are not kept
             t.received, t.accepted, t.duplicates = (
@@ -262,11 +373,17 @@ class MqttCollector:
     def _make_client(self) -> mqtt.Client:
         c = self.config
         if c.mqtt5:
-            client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=c.client_id, protocol=mqtt.MQTTv5,
-                                 manual_ack=True)
+            client = BufferedClient(
+                CallbackAPIVersion.VERSION2, client_id=c.client_id, protocol=mqtt.MQTTv5, manual_ack=True
+            )
         else:
-            client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=c.client_id, protocol=mqtt.MQTTv311,
-                                 clean_session=False, manual_ack=True)
+            client = BufferedClient(
+                CallbackAPIVersion.VERSION2,
+                client_id=c.client_id,
+                protocol=mqtt.MQTTv311,
+                clean_session=False,
+                manual_ack=True,
+            )
         if self.endpoint.username:
             client.username_pw_set(self.endpoint.username, self.endpoint.password)
         if self.endpoint.tls:
@@ -341,22 +458,33 @@ class MqttCollector:
                 metric=None,
                 rejection=Rejection("payload", "", f"message could not be read ({exc})", raw_payload_text(msg.payload)),
             )
-        pending.ack = lambda: self._ack(generation, mid, qos)
-        telemetry.MESSAGES_RECEIVED.labels(SOURCE).inc()
-        telemetry.IN_FLIGHT.labels(SOURCE).inc()
+        pending.ack = lambda: self._acks.append((generation, mid, qos))
+        self._received += 1  # reported in bulk by the main thread: a locked counter per message costs
         if not self.queue.put(pending, len(msg.payload), abandon=self._stop.is_set):
-            telemetry.IN_FLIGHT.labels(SOURCE).dec()
+            _IN_FLIGHT.dec()
 
-    def _ack(self, generation: int, mid: int, qos: int) -> None:
-        telemetry.IN_FLIGHT.labels(SOURCE).dec()
-        if qos == 0:
+    def _flush_acks(self) -> None:
+        """Send the PUBACKs of the messages the delivery acknowledged (after their commit), in order, as one
+        write instead of one queued packet and one wake-up of the network thread each."""
+        acks, self._acks = self._acks, []
+        if not acks:
             return
-        with self._ack_lock:  # a reconnect cannot slip in between the check and the PUBACK
-            if generation != self._generation:
-                # Received on an earlier connection: the broker has already sent it again on this one, and that
-                # copy is acknowledged when it is stored; acknowledging the old packet id could hit a new message.
-                return
-            self.client.ack(mid, qos)
+        _IN_FLIGHT.dec(len(acks))
+        try:
+            self._send_acks(acks)
+        except Exception:
+            log.exception("acknowledgement failed", extra={"event": "ingest.ack_failed", "messages": len(acks)})
+
+    def _send_acks(self, acks: list[tuple[int, int, int]]) -> None:
+        with self._ack_lock:  # a reconnect cannot slip in between the check and the PUBACKs
+            # Received on an earlier connection: the broker has already sent it again on this one, and that
+            # copy is acknowledged when it is stored; acknowledging the old packet id could hit a new message.
+            mids = [mid for generation, mid, qos in acks if qos == 1 and generation == self._generation]
+            if len(mids) == 1:
+                self.client.ack(mids[0], 1)
+            elif mids:
+                packets = b"".join(struct.pack("!BBH", _PUBACK, 2, mid) for mid in mids)
+                self.client._packet_queue(_PUBACK, packets, 0, 0)  # as paho's ack() queues a single PUBACK
 
     def _publish_rejections(self, message: PendingMessage, batch_id: int | None) -> None:
         if not message.operator:

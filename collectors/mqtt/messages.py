@@ -7,6 +7,7 @@ username); whatever the payload says about the operator is checked against it by
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 from typing import Any
 
 from ingest.delivery import PendingMessage
@@ -32,15 +33,23 @@ def rejects_topic(operator: str) -> str:
     return f"{TOPIC_ROOT}/{operator}/{REJECTS}"
 
 
-def to_pending(topic: str, payload: bytes | bytearray) -> PendingMessage:
-    """One MQTT message → the items to store, or one rejection of the whole message, or ignore (`_rejects`)."""
+@lru_cache(maxsize=4096)
+def _topic_facts(topic: str) -> tuple[bool, str, str, bool, bool]:
+    """(well formed, operator, metric, operator id valid, metric known) of a topic; topics repeat, so cached."""
     parts = topic.split("/")
     if len(parts) != 4 or f"{parts[0]}/{parts[1]}" != TOPIC_ROOT:
+        return False, "", "", False, False
+    return True, parts[2], parts[3], is_valid_operator_id(parts[2]), parts[3] in METRICS
+
+
+def to_pending(topic: str, payload: bytes | bytearray) -> PendingMessage:
+    """One MQTT message → the items to store, or one rejection of the whole message, or ignore (`_rejects`)."""
+    well_formed, operator, metric, operator_valid, metric_known = _topic_facts(topic)
+    if not well_formed:
         return _refused(topic, None, None, "topic", f"topic {topic!r} is not {TOPIC_ROOT}/<operator>/<metric>", payload)
-    operator, metric = parts[2], parts[3]
     if metric == REJECTS:
         return PendingMessage(origin=topic, operator=operator, metric=None, ignore=True)
-    if not is_valid_operator_id(operator):
+    if not operator_valid:
         return _refused(
             topic,
             None,
@@ -59,7 +68,7 @@ def to_pending(topic: str, payload: bytes | bytearray) -> PendingMessage:
             "send the observations in several smaller messages",
             payload,
         )
-    if metric not in METRICS:
+    if not metric_known:
         return _refused(
             topic,
             operator,
