@@ -24,7 +24,7 @@ import typer
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from infrawatch.embedded import free_port, mosquitto_binary, start_broker
+from infrawatch.embedded import free_port, mosquitto_binary, start_broker, stop_embedded_postgres
 from infrawatch.settings import get_settings
 
 console = Console(stderr=True, soft_wrap=True)
@@ -85,26 +85,6 @@ def _signal(proc: subprocess.Popen[bytes], sig: int) -> None:
             proc.send_signal(sig)
     except ProcessLookupError:
         pass
-
-
-def stop_embedded_postgres(pgdata: Path, timeout: float = 60) -> None:
-    """Stop the embedded server (fast shutdown) and wait until it is gone; SIGTERM the postmaster if
-    pg_ctl cannot."""
-    pid_file = pgdata / "postmaster.pid"
-    if not pid_file.exists():
-        return
-    from embedded_postgres._commands import pg_ctl  # type: ignore[attr-defined]  # generated at import
-
-    try:
-        pg_ctl(["-w", "-t", str(int(timeout)), "-m", "fast", "stop"], pgdata=pgdata,
-               user="embedded_postgres" if os.geteuid() == 0 else None)
-    except Exception as exc:
-        console.print(f"[yellow]pg_ctl stop failed ({exc}); signalling the server[/yellow]")
-        with contextlib.suppress(OSError, ValueError, IndexError):
-            os.kill(int(pid_file.read_text().split()[0]), signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while pid_file.exists() and time.monotonic() < deadline:
-        time.sleep(0.2)
 
 
 def _cli(*args: str) -> list[str]:

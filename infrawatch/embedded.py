@@ -3,9 +3,11 @@ and an MQTT broker (Mosquitto if on PATH, else the pure-Python amqtt broker)."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -82,3 +84,23 @@ def start_broker(
         extra={"event": "broker.started", "port": port, "broker": "mosquitto" if mosquitto else "amqtt"},
     )
     return proc, port
+
+
+def stop_embedded_postgres(pgdata: Path, timeout: float = 60) -> None:
+    """Stop the embedded server (fast shutdown) and wait until it is gone; SIGTERM the postmaster if
+    pg_ctl cannot."""
+    pid_file = pgdata / "postmaster.pid"
+    if not pid_file.exists():
+        return
+    from embedded_postgres._commands import pg_ctl  # type: ignore[attr-defined]  # generated at import
+
+    try:
+        pg_ctl(["-w", "-t", str(int(timeout)), "-m", "fast", "stop"], pgdata=pgdata,
+               user="embedded_postgres" if os.geteuid() == 0 else None)
+    except Exception as exc:
+        log.warning("pg_ctl stop failed; signalling the server", extra={"event": "pg.stop_failed", "error": str(exc)})
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            os.kill(int(pid_file.read_text().split()[0]), signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while pid_file.exists() and time.monotonic() < deadline:
+        time.sleep(0.2)

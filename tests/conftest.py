@@ -38,8 +38,9 @@ def with_dbname(url: str, dbname: str) -> str:
 @pytest.fixture(scope="session")
 def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """URL of the server's maintenance database; fails (never skips) when no server can be had in CI."""
+    embedded_dir = tmp_path_factory.mktemp("embedded-pg")
     try:
-        url = _server_url(tmp_path_factory.mktemp("embedded-pg"))
+        url = _server_url(embedded_dir)
         with psycopg.connect(url, autocommit=True, connect_timeout=10) as conn:
             conn.execute("SELECT 1")
     except Exception as exc:  # pragma: no cover - environment problem
@@ -48,6 +49,10 @@ def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             pytest.fail(message)
         pytest.skip(message)
     yield url
+    if not os.environ.get("INFRAWATCH_DATABASE_URL") and not os.environ.get("INFRAWATCH_TEST_DATA_DIR"):
+        from infrawatch.embedded import stop_embedded_postgres
+
+        stop_embedded_postgres(embedded_dir / "pg")
 
 
 @pytest.fixture(scope="session")
