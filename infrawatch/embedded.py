@@ -54,6 +54,18 @@ def mosquitto_binary() -> str | None:
     return shutil.which("mosquitto") or ("/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None)
 
 
+def mosquitto_conf(port: int, store: Path, access: str = "allow_anonymous true\n") -> str:
+    """A loopback Mosquitto listener with persistence (saved every second) and no queue limits; `access`
+    holds the authentication lines (anonymous by default) and anything else to add."""
+    return (
+        f"listener {port} 127.0.0.1\npersistence true\npersistence_location {store}/\nautosave_interval 1\n"
+        "max_queued_messages 0\nmax_inflight_messages 0\n"
+        # as root, Mosquitto would drop to its own user, who cannot write a store in root's directories
+        + ("user root\n" if os.geteuid() == 0 else "")
+        + access
+    )
+
+
 def start_broker(
     workdir: Path, port: int | None = None, *, prefer_mosquitto: bool = True
 ) -> tuple[subprocess.Popen[bytes], int]:
@@ -64,13 +76,7 @@ def start_broker(
     mosquitto = mosquitto_binary() if prefer_mosquitto else None
     if mosquitto:
         conf = workdir / "mosquitto.conf"
-        conf.write_text(
-            f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
-            f"persistence_location {workdir}/\nautosave_interval 1\nmax_queued_messages 0\n"
-            "max_inflight_messages 0\nset_tcp_nodelay true\n"
-            # as root, Mosquitto would drop to its own user, who cannot write the store in our data dir
-            + ("user root\n" if os.geteuid() == 0 else "")
-        )
+        conf.write_text(mosquitto_conf(port, workdir, "allow_anonymous true\nset_tcp_nodelay true\n"))
         proc = subprocess.Popen([mosquitto, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     else:
         proc = subprocess.Popen(

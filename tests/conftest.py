@@ -14,7 +14,7 @@ import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from infrawatch.embedded import free_port, wait_for_port
+from infrawatch.embedded import free_port, mosquitto_conf, wait_for_port
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 RUN_ID = uuid.uuid4().hex[:8]
@@ -109,13 +109,7 @@ class Broker:
 
     def start(self) -> None:
         conf = self.workdir / "mosquitto.conf"
-        conf.write_text(
-            f"listener {self.port} 127.0.0.1\npersistence true\npersistence_location {self.workdir}/\n"
-            "autosave_interval 1\nmax_queued_messages 0\nmax_inflight_messages 0\n"
-            # as root, Mosquitto would drop to its own user, who cannot write the store in pytest's tmp dirs
-            + ("user root\n" if os.geteuid() == 0 else "")
-            + (self.conf_extra or "allow_anonymous true\n")
-        )
+        conf.write_text(mosquitto_conf(self.port, self.workdir, self.conf_extra or "allow_anonymous true\n"))
         with open(self.workdir / "broker.log", "ab") as log:
             self.proc = subprocess.Popen([self.binary, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=log)
         wait_for_port("127.0.0.1", self.port)
