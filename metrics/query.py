@@ -297,28 +297,28 @@ def indicator_series(
     interval: Interval,
 ) -> list[SeriesPoint]:
     """Bucketed series (bucket starts in Asia/Shanghai) over [start, end): gauges at each bucket's end,
-    volumes and ratios within each bucket, increases since `start`. Answers from the rollups when they
-    cover the request (1d / 1mo, no pending changes), otherwise from the observations."""
+    volumes and ratios within each bucket, increases since `start`. Answers from the rollups where they
+    are current (1d / 1mo, and 1h for the sub-daily meter indicators at region level), computing the
+    buckets pending changes can reach from the observations; otherwise from the observations."""
     _check(indicator, region)
     start, end = aware(start), aware(end)
     starts = buckets(start, end, interval)
     if not starts:
         return []
-    if interval in ("1d", "1mo"):
-        from metrics.rollups import series_from_rollups
+    from metrics.rollups import series_from_rollups
 
-        rolled = series_from_rollups(
-            conn,
-            indicator,
-            region=region,
-            operator=operator,
-            entity=entity,
-            starts=starts,
-            interval=interval,
-            increase_start=start,
-        )
-        if rolled is not None:
-            return [SeriesPoint(ts=t, value=v) for t, v in zip(starts, rolled, strict=True)]
+    rolled = series_from_rollups(
+        conn,
+        indicator,
+        region=region,
+        operator=operator,
+        entity=entity,
+        starts=starts,
+        interval=interval,
+        increase_start=start,
+    )
+    if rolled is not None:
+        return [SeriesPoint(ts=t, value=v) for t, v in zip(starts, rolled, strict=True)]
     values = compute_series(conn, indicator, Scope(region, operator, entity), starts, interval, increase_start=start)
     return [SeriesPoint(ts=t, value=v) for t, v in zip(starts, values, strict=True)]
 
@@ -332,14 +332,18 @@ def compute_series(
     *,
     increase_start: datetime | None = None,
     data: SeriesMap | None = None,
+    per_bucket: bool = False,
 ) -> list[float | None]:
-    """The indicator per bucket, computed from the observations."""
+    """The indicator per bucket, computed from the observations. Increases count from `increase_start`
+    (default: the first bucket's start), or with `per_bucket` within each bucket (as indicator_rollup
+    keeps them)."""
     ends = [*starts[1:], next_bucket(starts[-1], interval)]
     lo = np.array([epoch(t) for t in starts])
     hi = np.array([epoch(t) for t in ends])
+    since_start = is_increase(indicator_id) and not per_bucket
     inc_start = increase_start or starts[0]
     if data is None:
-        since = min(starts[0], inc_start) if is_increase(indicator_id) else starts[0]
+        since = min(starts[0], inc_start) if since_start else starts[0]
         data = fetch_indicator_inputs(conn, indicator_id, scope, since, ends[-1])
     ev = evaluate(
         data,
@@ -347,7 +351,7 @@ def compute_series(
         scope,
         lo,
         hi,
-        increase_start=epoch(inc_start) if is_increase(indicator_id) else None,
+        increase_start=epoch(inc_start) if since_start else None,
     )
     return [value_of(float(v)) for v in ev.combined.value]
 

@@ -4,8 +4,11 @@ queries and boards.
 The ingest pipeline records (metric, UTC day) in rollup_dirty for every changed observation. A refresh
 consumes those rows in its transaction, recomputes the affected 1d and 1mo buckets of every indicator
 fed by the metric (with the same functions the Python queries use) for each city and the province, all
-operators ('') and each operator, and each data centre for dc_pue. Increase indicators (bs5g_new,
-users_5g_new) are stored as the increase within each bucket; a series query sums them from its start.
+operators ('') and each operator, and each data centre for dc_pue; indicators fed only by sub-daily
+metrics (the data-centre meters) also get 1h buckets, region-level scopes only. Increase indicators
+(bs5g_new, users_5g_new) are stored as the increase within each bucket; a series query sums them from
+its start. A series read takes the buckets no pending change can touch from the rollups and computes the
+rest (the tail) from the observations.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import psycopg
 
 from metrics.db import owns_transaction
 from metrics.indicators import Scope, SeriesMap, evaluate, input_metrics, is_gauge_based, lookback_s, staleness_s
-from metrics.query import fetch_series
+from metrics.query import compute_series, fetch_series
 from metrics.timeutil import PLAN_TZ, Interval, buckets, epoch, floor_bucket, next_bucket, now, start_of_day
 from reference.catalogue import INDICATORS, METRICS
 from reference.regions import CITIES, PROVINCE
@@ -29,11 +32,25 @@ from reference.regions import CITIES, PROVINCE
 log = logging.getLogger(__name__)
 
 _LOCK = 0x1F_2A_77  # advisory lock: one refresher at a time
+_DAY_S = 86400
+#: A pending change on UTC day d can alter buckets from plan day d on; the reads start the recomputed tail
+#: this many plan days earlier still, to be safe.
+_DIRTY_MARGIN_DAYS = 1
 
 
 def rolled_up_indicators() -> list[str]:
     """Indicators kept in indicator_rollup: all of them (increases as the increase within each bucket)."""
     return list(INDICATORS)
+
+
+def has_hourly_rollups(indicator_id: str) -> bool:
+    """Whether the indicator also gets 1h buckets: every input metric is pushed more often than daily."""
+    return all(METRICS[m].cadence_s < _DAY_S for m in input_metrics(indicator_id))
+
+
+def hourly_indicators() -> list[str]:
+    """Indicators with 1h rollups (region-level scopes only), from the catalogue's cadences."""
+    return [i for i in rolled_up_indicators() if has_hourly_rollups(i)]
 
 
 def _influence_days(indicator_id: str) -> int:
@@ -141,8 +158,8 @@ def _may_still_count(conn: psycopg.Connection, indicator_id: str, day: date) -> 
 
 
 def _recompute(conn: psycopg.Connection, indicator_id: str, first: date, last: date) -> int:
-    """Recompute the 1d buckets of [first, last] and the 1mo buckets of the months they touch, one month
-    at a time (memory stays bounded by a month of readings)."""
+    """Recompute the 1d buckets of [first, last] (and their 1h buckets for an hourly indicator) and the 1mo
+    buckets of the months they touch, one month at a time (memory stays bounded by a month of readings)."""
     written = 0
     lo_day, hi_day = start_of_day(first), start_of_day(last + timedelta(days=1))
     for month in buckets(lo_day, hi_day, "1mo"):
@@ -158,6 +175,9 @@ def _recompute(conn: psycopg.Connection, indicator_id: str, first: date, last: d
         days = buckets(max(lo_day, month), min(hi_day, month_end), "1d")
         if days:
             written += _replace(conn, indicator_id, "1d", days, _rows_for(data, indicator_id, "1d", days))
+            if has_hourly_rollups(indicator_id):
+                hours = buckets(days[0], next_bucket(days[-1], "1d"), "1h")
+                written += _replace(conn, indicator_id, "1h", hours, _rows_for(data, indicator_id, "1h", hours))
         written += _replace(conn, indicator_id, "1mo", [month], _rows_for(data, indicator_id, "1mo", [month]))
     return written
 
@@ -182,9 +202,9 @@ def _replace(
     return len(rows)
 
 
-def scopes_for(data: SeriesMap, indicator_id: str) -> list[Scope]:
+def scopes_for(data: SeriesMap, indicator_id: str, *, with_entities: bool = True) -> list[Scope]:
     """Every scope rolled up: each city and the province × all operators and each operator reporting there
-    (admin reference series: all only) × each data centre for dc_pue."""
+    (admin reference series: all only), and (with `with_entities`) each data centre for dc_pue."""
     admin = any(METRICS[m].admin_only for m in input_metrics(indicator_id))
     ops_by_region: dict[int, set[str]] = defaultdict(set)
     entities: set[tuple[int, str, str]] = set()
@@ -198,7 +218,7 @@ def scopes_for(data: SeriesMap, indicator_id: str) -> list[Scope]:
         out.append(Scope(region))
         if not admin:
             out.extend(Scope(region, op) for op in sorted(ops_by_region.get(region, ())))
-    if indicator_id == "dc_pue":
+    if with_entities and indicator_id == "dc_pue":
         out.extend(Scope(r, op, e) for r, op, e in sorted(entities))
     return out
 
@@ -210,12 +230,70 @@ def _rows_for(
     lo = np.array([epoch(t) for t in starts])
     hi = np.array([epoch(t) for t in ends])
     rows: list[tuple[str, datetime, str, int, str, str, float]] = []
-    for sc in scopes_for(data, indicator_id):
+    for sc in scopes_for(data, indicator_id, with_entities=interval != "1h"):
         values = evaluate(data, indicator_id, sc, lo, hi).combined.value
         for t, v in zip(starts, values, strict=True):
             if not math.isnan(v):
                 rows.append((interval, t, indicator_id, sc.region, sc.operator or "", sc.entity or "", float(v)))
     return rows
+
+
+def stale_from(
+    first_dirty: date | None, gauge_through: date | None = None, gauge_needed: date | None = None
+) -> datetime | None:
+    """The earliest instant from which the rollups may not be current, None when they are: a margin before
+    the plan day of the earliest pending change (a change on UTC day d alters buckets from plan day d on),
+    and, for gauge levels carried only through `gauge_through` while the request needs `gauge_needed`,
+    the start of the next day."""
+    cuts = []
+    if first_dirty is not None:
+        cuts.append(start_of_day(first_dirty - timedelta(days=_DIRTY_MARGIN_DAYS)))
+    if gauge_through is not None and gauge_needed is not None and gauge_through < gauge_needed:
+        cuts.append(start_of_day(gauge_through + timedelta(days=1)))
+    return min(cuts, default=None)
+
+
+def split_at(starts: list[datetime], interval: Interval, cutoff: datetime | None) -> int:
+    """How many leading buckets end at or before `cutoff` (all of them without one): those the rollups answer."""
+    if cutoff is None:
+        return len(starts)
+    n = 0
+    for t in starts:
+        if next_bucket(t, interval) > cutoff:
+            break
+        n += 1
+    return n
+
+
+def running_sum(values: list[float | None], base: float | None = None) -> list[float | None]:
+    """Running sum of per-bucket increases from `base` (None while nothing has been counted yet)."""
+    total = base
+    out: list[float | None] = []
+    for v in values:
+        if v is not None:
+            total = (total or 0.0) + v
+        out.append(total)
+    return out
+
+
+def _stale_from(
+    conn: psycopg.Connection, indicator_id: str, starts: list[datetime], interval: Interval
+) -> datetime | None:
+    """stale_from for a request: the earliest pending change that can reach its buckets, and for a gauge-based
+    indicator how far the levels are carried (rollup_state)."""
+    end = next_bucket(starts[-1], interval)
+    back = timedelta(days=_influence_days(indicator_id) + 1)
+    row = conn.execute(
+        "SELECT min(day) FROM rollup_dirty WHERE metric = ANY(%s) AND day >= %s AND day <= %s",
+        (list(input_metrics(indicator_id)), (starts[0] - back).date(), (end + timedelta(days=1)).date()),
+    ).fetchone()
+    first_dirty = row[0] if row else None
+    if not is_gauge_based(indicator_id):
+        return stale_from(first_dirty)
+    row = conn.execute("SELECT computed_through FROM rollup_state WHERE indicator = %s", (indicator_id,)).fetchone()
+    through = row[0] if row else None
+    needed = min(floor_bucket(starts[-1], "1d"), floor_bucket(now(), "1d")).date()
+    return stale_from(first_dirty, through, needed)
 
 
 @owns_transaction
@@ -230,10 +308,14 @@ def series_from_rollups(
     interval: Interval,
     increase_start: datetime | None = None,
 ) -> list[float | None] | None:
-    """The series from indicator_rollup, or None when the rollups cannot answer exactly (changes not yet
-    refreshed, gauge buckets not carried up to the request, an increase counted from inside a bucket)."""
+    """The series from indicator_rollup, its tail computed from the observations where the rollups may not
+    be current (pending changes, gauge levels not carried that far); None when the rollups cannot answer
+    any of it (not kept for this scope or interval, an increase counted from inside a bucket, every
+    bucket within reach of a pending change)."""
     if indicator_id not in INDICATORS:
         return None
+    if interval == "1h" and (entity is not None or not has_hourly_rollups(indicator_id)):
+        return None  # hourly rollups: region-level scopes of sub-daily indicators only
     increase = INDICATORS[indicator_id].derivation == "increase"
     if increase and increase_start is not None and increase_start != starts[0]:
         return None
@@ -242,31 +324,20 @@ def series_from_rollups(
         return None
     if entity is not None and (indicator_id != "dc_pue" or operator is None or region == PROVINCE):
         return None  # data-centre rollups are kept under the centre's own city and operator
-    end = next_bucket(starts[-1], interval)
-    back = timedelta(days=_influence_days(indicator_id) + 1)
-    pending = conn.execute(
-        "SELECT 1 FROM rollup_dirty WHERE metric = ANY(%s) AND day >= %s AND day <= %s LIMIT 1",
-        (list(metrics), (starts[0] - back).date(), (end + timedelta(days=1)).date()),
-    ).fetchone()
-    if pending:
+    n = split_at(starts, interval, _stale_from(conn, indicator_id, starts, interval))
+    if n == 0:
         return None
-    if is_gauge_based(indicator_id):
-        row = conn.execute("SELECT computed_through FROM rollup_state WHERE indicator = %s", (indicator_id,)).fetchone()
-        through = row[0] if row else None
-        needed = min(floor_bucket(starts[-1], "1d"), floor_bucket(now(), "1d")).date()
-        if through is not None and through < needed:
-            return None
     rows = conn.execute(
         "SELECT bucket, value FROM indicator_rollup WHERE indicator = %s AND interval = %s AND region = %s"
         " AND operator = %s AND entity = %s AND bucket >= %s AND bucket <= %s",
-        (indicator_id, interval, region, operator or "", entity or "", starts[0], starts[-1]),
+        (indicator_id, interval, region, operator or "", entity or "", starts[0], starts[n - 1]),
     ).fetchall()
     got = {b.timestamp(): v for b, v in rows}
-    values = [got.get(t.timestamp()) for t in starts]
-    if increase:  # increase since the first bucket's start: running sum of the buckets' increases
-        total: float | None = None
-        for i, v in enumerate(values):
-            if v is not None:
-                total = (total or 0.0) + v
-            values[i] = total
-    return values
+    values: list[float | None] = [got.get(t.timestamp()) for t in starts[:n]]
+    if n < len(starts):  # the tail, as the next refresh will roll it up
+        tail = compute_series(
+            conn, indicator_id, Scope(region, operator, entity), starts[n:], interval, per_bucket=increase
+        )
+        values.extend(tail)
+    # increases: since the first bucket's start, the running sum of the buckets' increases
+    return running_sum(values) if increase else values
