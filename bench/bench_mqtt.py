@@ -15,6 +15,7 @@ import io
 import json
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -120,18 +121,31 @@ def latencies_ms(url: str) -> tuple[float, float]:
     return statistics.median(values), values[int(len(values) * 0.99) - 1]
 
 
-def run_consumer(kind: str, per_message: int, n: int, workdir: Path, publishers: int) -> dict[str, float]:
+def run_consumer(
+    kind: str,
+    per_message: int,
+    n: int,
+    workdir: Path,
+    publishers: int,
+    profile: Path | None = None,
+    consumer_args: list[str] | None = None,
+) -> dict[str, float]:
     url = fresh_database(f"iw_bench_mqtt_{kind}")
     broker, port = start_broker(workdir / f"broker-{kind}-{per_message}")
     env = {**os.environ, "INFRAWATCH_DATABASE_URL": url, "INFRAWATCH_MQTT_URL": f"mqtt://127.0.0.1:{port}",
            "INFRAWATCH_LOG_LEVEL": "WARNING"}
     if kind == "infrawatch":
         consumer = subprocess.Popen([sys.executable, "-m", "collectors.mqtt", "ingest", "mqtt", "--client-id",
-                                     "bench-ingest"], env=env, stderr=subprocess.DEVNULL)
+                                     "bench-ingest", *(consumer_args or [])], env=env, stderr=subprocess.DEVNULL)
     else:
         consumer = subprocess.Popen([sys.executable, str(Path(__file__).parent / "naive_consumer.py"), url,
                                      "127.0.0.1", str(port)], env=env, stderr=subprocess.DEVNULL)
     time.sleep(4)  # subscribed
+    spy = None
+    if profile is not None and kind == "infrawatch":  # py-spy samples every thread, as collapsed stacks
+        spy = subprocess.Popen(["py-spy", "record", "--threads", "--gil", "--rate", "200", "--format", "raw", "-o",
+                                str(profile / f"mqtt-{per_message}.txt"), "--pid", str(consumer.pid)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     files = message_files(observations(n), per_message, publishers, workdir)
     pub = shutil.which("mosquitto_pub") or "mosquitto_pub"
     cpu0 = cpu_seconds(consumer.pid), cpu_seconds(broker.pid)
@@ -153,6 +167,9 @@ def run_consumer(kind: str, per_message: int, n: int, workdir: Path, publishers:
         "publisher_cpu": pub_cpu,
     }
     result["p50_ms"], result["p99_ms"] = latencies_ms(url)
+    if spy is not None:
+        spy.send_signal(signal.SIGINT)  # py-spy writes its output on SIGINT
+        spy.wait(60)
     consumer.terminate()
     try:
         consumer.wait(30)
@@ -191,17 +208,29 @@ def main() -> None:
     parser.add_argument("--naive", type=int, default=20_000, help="single-observation messages for the naive one")
     parser.add_argument("--publishers", type=int, default=4)
     parser.add_argument("--label", default="", help="appended to the section title, e.g. before/after")
+    parser.add_argument("--phases", default="single,naive,batched,ceiling",
+                        help="comma-separated subset of single,naive,batched,ceiling (a subset is not recorded)")
+    parser.add_argument("--consumer-args", default="", help="extra options for `infrawatch ingest mqtt` (tuning)")
+    parser.add_argument("--profile", type=Path, help="folder for py-spy flame graphs of the infrawatch consumer")
     parser.add_argument("--no-record", action="store_true")
     args = parser.parse_args()
 
+    phases = set(args.phases.split(","))
+    extra = args.consumer_args.split()
     results: list[tuple[str, dict[str, float]]] = []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        results.append(("infrawatch, 1 obs/message", run_consumer("infrawatch", 1, args.single, work, args.publishers)))
-        results.append(("naive consumer, 1 obs/message", run_consumer("naive", 1, args.naive, work, args.publishers)))
-        results.append(("infrawatch, 100 obs/message",
-                        run_consumer("infrawatch", 100, args.batched, work, args.publishers)))
-        results.append(("COPY ceiling (same table and indexes, no MQTT)", run_ceiling(args.batched)))
+        if "single" in phases:
+            results.append(("infrawatch, 1 obs/message",
+                            run_consumer("infrawatch", 1, args.single, work, args.publishers, args.profile, extra)))
+        if "naive" in phases:
+            results.append(("naive consumer, 1 obs/message",
+                            run_consumer("naive", 1, args.naive, work, args.publishers)))
+        if "batched" in phases:
+            results.append(("infrawatch, 100 obs/message",
+                            run_consumer("infrawatch", 100, args.batched, work, args.publishers, args.profile, extra)))
+        if "ceiling" in phases:
+            results.append(("COPY ceiling (same table and indexes, no MQTT)", run_ceiling(args.batched)))
     lines = ["| path | observations | s | obs/s | p50 ms | p99 ms | consumer CPU s | broker CPU s | publishers CPU s |",
              "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for name, r in results:
@@ -209,6 +238,9 @@ def main() -> None:
                      f"{r.get('p50_ms', float('nan')):.0f} | {r.get('p99_ms', float('nan')):.0f} | "
                      f"{r.get('consumer_cpu', float('nan')):.1f} | {r.get('broker_cpu', float('nan')):.1f} | "
                      f"{r.get('publisher_cpu', float('nan')):.1f} |")
+    if len(results) < 4:  # a subset: printed, not recorded
+        print("\n".join(lines))
+        return
     ours1, naive, ours100, ceiling = (r for _, r in results)
     body = "\n".join(lines) + (
         f"\n\nRatios: single-observation messages {ours1['rate'] / naive['rate']:.1f}× the naive consumer; "

@@ -19,10 +19,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import psycopg
 
 from ingest import telemetry
-from ingest.pipeline import IngestPipeline
+from ingest.pipeline import IngestPipeline, PreparedBatch
 from ingest.report import BatchReport, Rejection
 from ingest.validate import SharedItems, frame_from_items
 
@@ -59,6 +60,29 @@ class PendingMessage:
     def size(self) -> int:
         """Observations this message weighs in a batch (at least 1)."""
         return max(1, len(self.items))
+
+
+@dataclass(slots=True)
+class PreparedGroup:
+    """One operator's messages as a frame, validated ahead when its operators were known (`batch`), with
+    what maps each rejection back to its message."""
+
+    operator: str | None
+    messages: list[PendingMessage]
+    frame: pd.DataFrame
+    upstream: list[Rejection]  # refused before validation ...
+    owner: list[PendingMessage]  # ... and the message each belongs to
+    item_message: list[PendingMessage]  # per frame item position: its message ...
+    item_index: list[int]  # ... and its index within that message
+    batch: PreparedBatch | None = None
+
+
+@dataclass(slots=True)
+class PreparedDelivery:
+    """Messages with their groups prepared (`Delivery.prepare`), ready for `Delivery.deliver`."""
+
+    messages: list[PendingMessage]
+    groups: dict[int, PreparedGroup]  # by id() of the group's first message; absent = prepare when stored
 
 
 @dataclass(slots=True)
@@ -110,19 +134,31 @@ class Delivery:
 
     # -- the one operation --------------------------------------------------------------------
 
-    def deliver(self, messages: list[PendingMessage]) -> DeliveryResult | None:
+    def prepare(self, messages: list[PendingMessage]) -> PreparedDelivery:
+        """The pure part of `deliver` (grouping, frames, validation), for a thread that prepares the next
+        batch while the previous one is stored. Nothing is stored or acknowledged here."""
+        prepared: dict[int, PreparedGroup] = {}
+        for operator, group in _groups(messages):
+            try:
+                prepared[id(group[0])] = self._prepare_group(operator, group)
+            except Exception:  # deliver() prepares it again and splits or quarantines what fails
+                log.debug("could not prepare a group ahead", exc_info=True)
+        return PreparedDelivery(messages, prepared)
+
+    def deliver(self, messages: list[PendingMessage] | PreparedDelivery) -> DeliveryResult | None:
         """Commit every message's observations and rejections, then acknowledge them in order.
 
         Returns None, having acknowledged nothing, when `should_give_up()` turns true while the database is
         unreachable (shutdown); the sender then delivers those messages again.
         """
+        ready: dict[int, PreparedGroup] = {}
+        if isinstance(messages, PreparedDelivery):
+            ready = messages.groups
+            messages = messages.messages
         total = BatchReport()
-        groups: dict[str | None, list[PendingMessage]] = {}
         for m in messages:
             m.rejections = []
-            if not m.ignore:
-                groups.setdefault(m.operator, []).append(m)
-        todo = list(groups.items())
+        todo = _groups(messages)
         held: list[PendingMessage] = []
         attempts = 0
         backoff = self.backoff_initial_s
@@ -136,7 +172,7 @@ class Delivery:
                         m.rejections = []
                     group_report = BatchReport()
                     group_held: list[PendingMessage] = []
-                    self._store_group(conn, operator, group, group_report, group_held)
+                    self._store_group(conn, operator, group, group_report, group_held, ready.get(id(group[0])))
                     batch_id = group_report.batch_id
                     total.add(group_report)
                     total.batch_id = batch_id
@@ -194,10 +230,11 @@ class Delivery:
         group: list[PendingMessage],
         total: BatchReport,
         held: list[PendingMessage],
+        prepared: PreparedGroup | None = None,
     ) -> None:
         """One operator's messages as one batch; a batch that fails for a non-database reason is split."""
         try:
-            self._submit(conn, operator, group, total)
+            self._store_prepared(conn, prepared or self._prepare_group(operator, group), total)
             return
         except TRANSIENT_ERRORS:
             raise
@@ -241,10 +278,9 @@ class Delivery:
             )
             held.append(message)
 
-    def _submit(
-        self, conn: psycopg.Connection, operator: str | None, group: list[PendingMessage], total: BatchReport
-    ) -> None:
-        """Build one frame from the group's items (locations say topic and index) and commit it."""
+    def _prepare_group(self, operator: str | None, group: list[PendingMessage]) -> PreparedGroup:
+        """Build one frame from the group's items (locations say topic and index); validate it too when the
+        operators it names are already known. No database."""
         upstream: list[Rejection] = []  # refused before validation, with the message each belongs to
         owner: list[PendingMessage] = []
         flat: list[Any] = []  # items as validated (with the channel's metric filled in)
@@ -300,17 +336,53 @@ class Delivery:
             origin_arr = np.array(item_origin, dtype=object)[g_arr]
             index_arr = np.array(item_index, dtype=np.int64)[g_arr].astype(str).astype(object)
             frame["location"] = origin_arr + " index " + index_arr
+        prepared = PreparedGroup(operator, group, frame, upstream, owner, item_message, item_index)
+        known = self.pipeline.cached_operators()
+        if not len(frame) or all(op in known for op in frame["operator"].unique()):
+            prepared.batch = self.pipeline.prepare(frame, upstream, known_operators=known)
+        return prepared
+
+    def _submit(
+        self, conn: psycopg.Connection, operator: str | None, group: list[PendingMessage], total: BatchReport
+    ) -> None:
+        self._store_prepared(conn, self._prepare_group(operator, group), total)
+
+    def _store_prepared(self, conn: psycopg.Connection, prepared: PreparedGroup, total: BatchReport) -> None:
+        """Commit one prepared group; its rejections go back to the messages they came from."""
         started = time.perf_counter()
-        report = self.pipeline.submit_frame(conn, frame, upstream, source=self.source, operator=operator)
+        batch = prepared.batch
+        if batch is None:  # an operator the cache did not know yet: validate now, reloading operators
+            report = self.pipeline.submit_frame(
+                conn, prepared.frame, prepared.upstream, source=self.source, operator=prepared.operator
+            )
+        else:
+            report = self.pipeline.store(
+                conn,
+                batch.valid,
+                batch.rejections,
+                source=self.source,
+                operator=prepared.operator,
+                received=batch.received,
+            )
         telemetry.record_batch(report, self.source, time.perf_counter() - started)
-        for r, m in zip(report.rejections[: len(upstream)], owner, strict=True):
+        upstream = len(prepared.upstream)
+        for r, m in zip(report.rejections[:upstream], prepared.owner, strict=True):
             m.rejections.append(r)
-        for r in report.rejections[len(upstream) :]:
+        for r in report.rejections[upstream:]:
             g = int(r.index or 0)
-            r.index = item_index[g]
-            item_message[g].rejections.append(r)
+            r.index = prepared.item_index[g]
+            prepared.item_message[g].rejections.append(r)
         total.batch_id = report.batch_id
         total.add(report)
+
+
+def _groups(messages: list[PendingMessage]) -> list[tuple[str | None, list[PendingMessage]]]:
+    """Messages to store, one group per operator (first-seen order); ignored messages are left out."""
+    groups: dict[str | None, list[PendingMessage]] = {}
+    for m in messages:
+        if not m.ignore:
+            groups.setdefault(m.operator, []).append(m)
+    return list(groups.items())
 
 
 def _rollback(conn: psycopg.Connection) -> None:
@@ -330,4 +402,4 @@ def _raw_text(value: Any) -> str:
         return repr(value)
 
 
-__all__ = ["TRANSIENT_ERRORS", "Delivery", "DeliveryResult", "PendingMessage"]
+__all__ = ["TRANSIENT_ERRORS", "Delivery", "DeliveryResult", "PendingMessage", "PreparedDelivery"]

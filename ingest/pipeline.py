@@ -341,6 +341,10 @@ class IngestPipeline:
                 conn.commit()
         return self._operators
 
+    def cached_operators(self) -> set[str]:
+        """The registered operators as last loaded (empty before the first load); no database."""
+        return self._operators
+
     def _ensure_partitions(self, conn: psycopg.Connection, ts_us: pd.Series) -> None:
         months = _months_of(ts_us.to_numpy(dtype=np.int64))
         todo = sorted(set(months) - self._months)

@@ -4,6 +4,7 @@ give up without acknowledging on shutdown, map each rejection back to its own me
 from __future__ import annotations
 
 import psycopg
+import pytest
 
 from ingest import telemetry
 from ingest.delivery import Delivery, PendingMessage
@@ -72,7 +73,19 @@ def test_an_unreachable_database_on_shutdown_acknowledges_nothing(db_url):
     assert len(attempts) == 3
 
 
-def test_rejections_of_a_batch_go_back_to_their_own_message_and_index(db_url, conn):
+def deliver(delivery: Delivery, messages: list[PendingMessage], prepared: bool, db_url: str):
+    """Straight, or prepared ahead (operators known, so validated before the database is touched)."""
+    if not prepared:
+        return delivery.deliver(messages)
+    with psycopg.connect(db_url) as c:
+        delivery.pipeline.known_operators(c)
+    ahead = delivery.prepare(messages)
+    assert all(g.batch is not None for g in ahead.groups.values())
+    return delivery.deliver(ahead)
+
+
+@pytest.mark.parametrize("prepared", [False, True], ids=["straight", "prepared-ahead"])
+def test_rejections_of_a_batch_go_back_to_their_own_message_and_index(db_url, conn, prepared):
     acks: list[str] = []
     first = message([item("360100"), item("360200")], acks, "first")
     second = message(
@@ -82,7 +95,7 @@ def test_rejections_of_a_batch_go_back_to_their_own_message_and_index(db_url, co
         origin="infra/v1/cmcc/bs5g_total#2",
     )
     delivery = Delivery(lambda: psycopg.connect(db_url))
-    result = delivery.deliver([first, second])
+    result = deliver(delivery, [first, second], prepared, db_url)
     delivery.close()
     assert result is not None
     assert (result.report.accepted, result.report.rejected) == (3, 2)
@@ -96,13 +109,14 @@ def test_rejections_of_a_batch_go_back_to_their_own_message_and_index(db_url, co
     assert acks == ["first", "second"]
 
 
-def test_a_message_that_cannot_even_be_quarantined_stays_unacknowledged_and_spares_its_neighbours(db_url):
+@pytest.mark.parametrize("prepared", [False, True], ids=["straight", "prepared-ahead"])
+def test_a_message_that_cannot_even_be_quarantined_stays_unacknowledged_and_spares_its_neighbours(db_url, prepared):
     acks: list[str] = []
     good = message([item("360100")], acks, "good")
     # PostgreSQL text cannot hold NUL: quarantining this message's rejection fails for a non-database reason
     bad = message([item("360200", value="x")], acks, "bad", origin="infra/v1/cmcc/bs5g_total\x00")
     delivery = Delivery(lambda: psycopg.connect(db_url))
-    result = delivery.deliver([good, bad])
+    result = deliver(delivery, [good, bad], prepared, db_url)
     delivery.close()
     assert result is not None and result.held == 1
     assert acks == ["good"]
@@ -119,4 +133,37 @@ def test_a_message_without_operator_is_quarantined_not_stored(db_url, conn):
     delivery.close()
     assert count(db_url) == 0
     assert conn.execute("SELECT reason FROM quarantine").fetchall() == [("the message names no valid operator",)]
+    assert acks == ["m"]
+
+
+def test_a_batch_prepared_ahead_is_stored_once_after_its_connection_was_cut(db_url):
+    acks: list[str] = []
+    delivery = Delivery(lambda: psycopg.connect(db_url, application_name="iw-delivery-test"), sleep=lambda s: None)
+    delivery.deliver([message([item("360100")], acks, "first")])  # connected; operators loaded
+    ahead = delivery.prepare([message([item("360200"), item("360300", value=-5)], acks, "second")])
+    with psycopg.connect(db_url, autocommit=True) as admin:
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'iw-delivery-test'"
+        )
+    result = delivery.deliver(ahead)
+    delivery.close()
+    assert result is not None and result.attempts == 2
+    assert (result.report.accepted, result.report.rejected) == (1, 1)
+    assert [r.index for r in ahead.messages[0].rejections] == [1]  # mapped once, not once per attempt
+    assert acks == ["first", "second"]
+    assert count(db_url) == 2
+
+
+def test_an_operator_unknown_when_prepared_is_validated_when_stored(db_url, conn):
+    conn.execute("INSERT INTO operator (id, name, name_zh) VALUES ('newop', 'New operator', '新')")
+    conn.commit()
+    acks: list[str] = []
+    delivery = Delivery(lambda: psycopg.connect(db_url))
+    m = PendingMessage("infra/v1/newop/bs5g_total", "newop", "bs5g_total", items=[item("360100")],
+                       ack=lambda: acks.append("m"))
+    ahead = delivery.prepare([m])  # nothing loaded yet: validation waits for the database
+    assert [g.batch for g in ahead.groups.values()] == [None]
+    result = delivery.deliver(ahead)
+    delivery.close()
+    assert result is not None and result.report.accepted == 1
     assert acks == ["m"]

@@ -38,10 +38,19 @@ def assert_each_stored_once(db_url: str, n: int) -> None:
     assert (revised, mismatched) == (0, 0)
 
 
-def publish_in_background(broker, first: int, n: int) -> threading.Thread:
+def publish_in_background(broker, first: int, n: int, per_second: float | None = None) -> threading.Thread:
+    """Publish n sequence items from `first`, at full speed or paced at `per_second`."""
+
+    def paced(items):
+        started = time.monotonic()
+        for k, item in enumerate(items):
+            if per_second and k % 100 == 0:
+                time.sleep(max(0.0, started + k / per_second - time.monotonic()))
+            yield item
+
     def run() -> None:
         pub = Publisher(broker.port)
-        pub.publish_all((TOPIC, json.dumps(seq_item(i))) for i in range(first, first + n))
+        pub.publish_all(paced((TOPIC, json.dumps(seq_item(i))) for i in range(first, first + n)))
         pub.close()
 
     thread = threading.Thread(target=run, daemon=True)
@@ -97,7 +106,7 @@ def test_sigterm_mid_stream_then_10000_published_while_down_are_all_stored_after
 
 def test_database_connections_terminated_mid_stream_lose_and_duplicate_nothing(ingest, db_url, broker, pg_server):
     ingest.start().wait_subscribed()
-    publisher = publish_in_background(broker, 0, 8_000)
+    publisher = publish_in_background(broker, 0, 8_000, per_second=1_000)  # still streaming during the cuts
     terminated = 0
     for _ in range(3):  # cut the ingest's connections three times while it is storing
         before = stored(db_url)

@@ -10,10 +10,10 @@ import threading
 
 import pytest
 
-from collectors.mqtt.collector import IntakeQueue, next_batch
+from collectors.mqtt.collector import BatchWriter, IntakeQueue, next_batch, topic_text
 from collectors.mqtt.messages import MAX_PAYLOAD_BYTES, reject_reports, subscription, to_pending
 from collectors.mqtt.passwd import mosquitto_hash, set_password, verify
-from ingest.delivery import PendingMessage
+from ingest.delivery import PendingMessage, PreparedDelivery
 from ingest.report import Rejection
 
 ITEM = {"ts": "2024-01-31T00:00:00+08:00", "region": "360100", "value": 5}
@@ -174,3 +174,51 @@ def test_cli_offers_ingest_mqtt_and_mqtt_passwd():
     refused = runner.invoke(app, ["mqtt", "passwd", "Not-An-Operator", "--file", "/nonexistent/x"])
     assert refused.exit_code == 2
     assert "not a valid operator id" in refused.output
+
+
+def _messages(name: str) -> PreparedDelivery:
+    return PreparedDelivery([PendingMessage(name, "cmcc", "bs5g_total", items=[{}])], {})
+
+
+def test_batch_writer_stores_in_order_on_its_own_thread():
+    stored: list[tuple[str, str]] = []
+    writer = BatchWriter(lambda p: stored.append((p.messages[0].origin, threading.current_thread().name)) or 1)
+    for name in ("a", "b", "c"):
+        writer.put(_messages(name))
+    assert writer.close() == []
+    assert stored == [("a", "ingest-writer"), ("b", "ingest-writer"), ("c", "ingest-writer")]
+
+
+def test_batch_writer_leaves_the_rest_unacknowledged_once_it_gave_up():
+    calls: list[str] = []
+
+    def store(p: PreparedDelivery) -> object:
+        calls.append(p.messages[0].origin)
+        return None  # gave up (database unreachable during shutdown)
+
+    writer = BatchWriter(store)
+    writer.put(_messages("a"))
+    writer.put(_messages("b"))
+    left = writer.close()
+    assert calls == ["a"]
+    assert [m.origin for m in left] == ["a", "b"]
+    assert writer.gave_up
+
+
+def test_batch_writer_hands_a_storing_error_to_the_caller():
+    def store(p: PreparedDelivery) -> object:
+        raise RuntimeError("disk on fire")
+
+    writer = BatchWriter(store)
+    writer.put(_messages("a"))
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        writer.close()
+    assert [m.origin for m in writer.close(raise_error=False)] == ["a"]
+
+
+def test_a_topic_that_is_not_utf8_is_named_by_its_repr_and_refused():
+    assert topic_text(b"infra/v1/cmcc/bs5g_total") == "infra/v1/cmcc/bs5g_total"
+    name = topic_text(b"infra/v1/\xff/bs5g_total")
+    assert name == repr(b"infra/v1/\xff/bs5g_total")
+    pending = to_pending(name, b"{}")
+    assert pending.rejection is not None and pending.rejection.field == "topic"

@@ -9,8 +9,10 @@ unacknowledged messages out to us, so a slow database slows intake instead of gr
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
+import queue
 import signal
 import struct
 import threading
@@ -18,6 +20,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache, partial
 from types import FrameType
 from typing import Any
 
@@ -31,7 +34,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from collectors.mqtt.messages import raw_payload_text, reject_reports, rejects_topic, subscription, to_pending
 from infrawatch.settings import MqttEndpoint
 from ingest import telemetry
-from ingest.delivery import Delivery, PendingMessage
+from ingest.delivery import Delivery, PendingMessage, PreparedDelivery
 from ingest.report import BatchReport, Rejection
 
 log = logging.getLogger(__name__)
@@ -52,6 +55,9 @@ class BufferedClient(mqtt.Client):
     _rbuf: bytes = b""
     _rpos: int = 0
     _rsock: object = None
+    #: Called with (topic bytes, payload, packet id, qos) for each QoS 0/1 PUBLISH instead of paho's
+    #: on_message dispatch (which matches every topic against the per-filter callbacks we never add).
+    on_publish_received: Callable[[bytes, bytes, int, int], None] | None = None
 
     def _sock_recv(self, bufsize: int) -> bytes:
         if self._sock is not self._rsock:  # a new connection: nothing buffered belongs to it
@@ -92,6 +98,10 @@ class BufferedClient(mqtt.Client):
             pos += props_len
         if pos > len(packet) or not topic:
             return super()._handle_publish()  # malformed or empty topic: paho decides
+        hook = self.on_publish_received
+        if hook is not None and self._manual_ack:
+            hook(bytes(topic), bytes(packet[pos:]), mid, qos)
+            return mqtt.MQTTErrorCode.MQTT_ERR_SUCCESS
         message = mqtt.MQTTMessage(mid=mid, topic=bytes(topic))
         message.dup, message.qos, message.retain = bool(header & 0x08), qos, bool(header & 0x01)
         message.payload = bytes(packet[pos:])
@@ -111,6 +121,24 @@ class BufferedClient(mqtt.Client):
         ):
             rc = super().loop_read(max_packets)
         return rc
+
+
+@lru_cache(maxsize=4096)
+def topic_text(topic: bytes) -> str:
+    """A topic's text (topics repeat, so cached); one that is not UTF-8 is named by its repr."""
+    try:
+        return topic.decode("utf-8")
+    except UnicodeDecodeError:
+        return repr(topic)
+
+
+def _tune_garbage_collector() -> None:
+    """Every received message allocates a few container objects and tens of thousands can be queued: with
+    the default thresholds the cyclic collector runs every 700 allocations and its older generations keep
+    walking the queue and every module's objects. Freeze what exists at start-up and collect less often."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
 
 
 @dataclass(slots=True)
@@ -195,6 +223,60 @@ class IntakeQueue:
         return len(self._items)
 
 
+class BatchWriter:
+    """Stores prepared batches on its own thread, in order, while the caller prepares the next one: Python's
+    validation of batch N+1 overlaps PostgreSQL's work on batch N. One batch waits at most; `put` blocks
+    beyond that, so intake still slows down to the database's pace. An error in storing stops the service
+    (re-raised by the next `put` or by `close`), as it would without the thread."""
+
+    def __init__(self, store: Callable[[PreparedDelivery], object]) -> None:
+        self._store = store
+        self._queue: queue.Queue[PreparedDelivery | None] = queue.Queue(maxsize=1)
+        self._left: list[PendingMessage] = []  # messages of batches given up on (shutdown, database down)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="ingest-writer", daemon=True)
+        self._thread.start()
+
+    @property
+    def gave_up(self) -> bool:
+        return bool(self._left)
+
+    def put(self, prepared: PreparedDelivery) -> None:
+        while True:
+            self._raise_error()
+            try:
+                self._queue.put(prepared, timeout=0.5)
+                return
+            except queue.Full:
+                continue
+
+    def close(self, raise_error: bool = True) -> list[PendingMessage]:
+        """Wait for the queued batches; returns the messages left unacknowledged."""
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+        if raise_error:
+            self._raise_error()
+        return self._left
+
+    def _raise_error(self) -> None:
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+    def _run(self) -> None:
+        while (prepared := self._queue.get()) is not None:
+            if self._left or self._error is not None:  # given up or failed: the rest stays unacknowledged too
+                self._left.extend(prepared.messages)
+                continue
+            try:
+                if self._store(prepared) is None:  # gave up on an unreachable database during shutdown
+                    self._left.extend(prepared.messages)
+            except BaseException as exc:
+                self._error = exc
+                self._left.extend(prepared.messages)
+
+
 def next_batch(
     queue: IntakeQueue, max_observations: int, interval_s: float, clock: Callable[[], float] = time.monotonic
 ) -> list[PendingMessage]:
@@ -272,22 +354,23 @@ class MqttCollector:
             )
         else:
             self.client.connect_async(self.endpoint.host, self.endpoint.port, keepalive=c.keepalive_s)
+        _tune_garbage_collector()
         self.client.loop_start()
-        left: list[PendingMessage] = []
+        writer = BatchWriter(self._deliver)
         try:
             while not self._stop.is_set():
                 batch = next_batch(self.queue, c.batch_observations, c.batch_interval_s)
-                if batch and self._deliver(batch) is None:
-                    left = batch  # gave up on an unreachable database during shutdown
-                self._log_progress()
+                if batch:
+                    writer.put(self.delivery.prepare(batch))
             # Stop taking messages (on_message now leaves them to the broker), flush what was received.
-            while not left:
+            while not writer.gave_up:
                 batch = next_batch(self.queue, c.batch_observations, 0.0)
                 if not batch:
                     break
-                if self._deliver(batch) is None:
-                    left = batch
+                writer.put(self.delivery.prepare(batch))
+            writer.close()  # raises what failed in storing
         finally:
+            left = writer.close(raise_error=False)
             self.delivery.close()
             if self.client.is_connected():
                 self._disconnected.clear()
@@ -318,7 +401,7 @@ class MqttCollector:
             _IN_FLIGHT.inc(received - self._received_reported)
             self._received_reported = received
 
-    def _deliver(self, batch: list[PendingMessage]) -> object:
+    def _deliver(self, batch: PreparedDelivery) -> object:
         self._report_received()
         try:
             result = self.delivery.deliver(batch)
@@ -333,6 +416,7 @@ class MqttCollector:
             )
             t.revised, t.rejected, t.batch_id = t.revised + r.revised, t.rejected + r.rejected, r.batch_id
             self._acknowledged += result.acknowledged
+        self._log_progress()
         return result
 
     def _log_progress(self, every_s: float = 30.0) -> None:
@@ -395,6 +479,7 @@ class MqttCollector:
         client.on_disconnect = self._on_disconnect
         client.on_subscribe = self._on_subscribe
         client.on_message = self._on_message
+        client.on_publish_received = self._on_publish
         return client
 
     def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason_code: Any, properties: Any) -> None:
@@ -441,27 +526,31 @@ class MqttCollector:
                 log.info("subscribed", extra={"event": "mqtt.subscribed", "qos": rc.value})
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        """paho's dispatch, for what BufferedClient leaves to paho (QoS 2, unusual packets)."""
+        self._on_publish(msg._topic, msg.payload, msg.mid, msg.qos)
+
+    def _on_publish(self, topic_bytes: bytes, payload: bytes | bytearray, mid: int, qos: int) -> None:
+        """One received PUBLISH → a pending message in the intake queue (network thread; never raises)."""
         if self._stop.is_set():
             return  # not acknowledged: the broker delivers it again to our next session
-        generation, mid, qos = self._generation, msg.mid, msg.qos
         try:
-            try:
-                topic = msg.topic
-            except UnicodeDecodeError:
-                topic = repr(msg._topic)
-            pending = to_pending(topic, msg.payload)
+            pending = to_pending(topic_text(topic_bytes), payload)
         except Exception as exc:  # never let a message break the network loop
             log.exception("could not read message", extra={"event": "mqtt.unreadable"})
             pending = PendingMessage(
-                origin=repr(msg._topic),
+                origin=repr(topic_bytes),
                 operator=None,
                 metric=None,
-                rejection=Rejection("payload", "", f"message could not be read ({exc})", raw_payload_text(msg.payload)),
+                rejection=Rejection("payload", "", f"message could not be read ({exc})", raw_payload_text(payload)),
             )
-        pending.ack = lambda: self._acks.append((generation, mid, qos))
+        pending.ack = partial(self._ack, (self._generation, mid, qos))
         self._received += 1  # reported in bulk by the main thread: a locked counter per message costs
-        if not self.queue.put(pending, len(msg.payload), abandon=self._stop.is_set):
+        if not self.queue.put(pending, len(payload), abandon=self._stop.is_set):
             _IN_FLIGHT.dec()
+
+    def _ack(self, receipt: tuple[int, int, int]) -> None:
+        """A stored message's acknowledgement, sent by the next `_flush_acks` (the list is swapped there)."""
+        self._acks.append(receipt)
 
     def _flush_acks(self) -> None:
         """Send the PUBACKs of the messages the delivery acknowledged (after their commit), in order, as one
