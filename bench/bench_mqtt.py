@@ -72,6 +72,19 @@ def cpu_seconds(pid: int) -> float:
         return 0.0
 
 
+def postgres_cpu_seconds() -> float:
+    """CPU seconds of every PostgreSQL server process on the machine (backends, WAL writer, checkpointer)."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        if "(postgres)" in text or "(postmaster)" in text:
+            total += cpu_seconds(int(stat.parent.name))
+    return total
+
+
 def stored(url: str) -> int:
     """Observations in the table, the latency probe's aside (every generated identity is distinct)."""
     with psycopg.connect(url) as conn:
@@ -133,22 +146,24 @@ def run_consumer(
     url = fresh_database(f"iw_bench_mqtt_{kind}")
     broker, port = start_broker(workdir / f"broker-{kind}-{per_message}")
     env = {**os.environ, "INFRAWATCH_DATABASE_URL": url, "INFRAWATCH_MQTT_URL": f"mqtt://127.0.0.1:{port}",
-           "INFRAWATCH_LOG_LEVEL": "WARNING"}
+           "INFRAWATCH_LOG_LEVEL": os.environ.get("BENCH_CONSUMER_LOG_LEVEL", "WARNING")}
     if kind == "infrawatch":
         consumer = subprocess.Popen([sys.executable, "-m", "collectors.mqtt", "ingest", "mqtt", "--client-id",
-                                     "bench-ingest", *(consumer_args or [])], env=env, stderr=subprocess.DEVNULL)
+                                     "bench-ingest", *(consumer_args or [])], env=env,
+                                    stderr=open(os.environ["BENCH_CONSUMER_LOG"], "ab")  # noqa: SIM115
+                                    if os.environ.get("BENCH_CONSUMER_LOG") else subprocess.DEVNULL)
     else:
         consumer = subprocess.Popen([sys.executable, str(Path(__file__).parent / "naive_consumer.py"), url,
                                      "127.0.0.1", str(port)], env=env, stderr=subprocess.DEVNULL)
     time.sleep(4)  # subscribed
     spy = None
     if profile is not None and kind == "infrawatch":  # py-spy samples every thread, as collapsed stacks
-        spy = subprocess.Popen(["py-spy", "record", "--threads", "--gil", "--rate", "200", "--format", "raw", "-o",
+        spy = subprocess.Popen(["py-spy", "record", "--threads", "--idle", "--rate", "200", "--format", "raw", "-o",
                                 str(profile / f"mqtt-{per_message}.txt"), "--pid", str(consumer.pid)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     files = message_files(observations(n), per_message, publishers, workdir)
     pub = shutil.which("mosquitto_pub") or "mosquitto_pub"
-    cpu0 = cpu_seconds(consumer.pid), cpu_seconds(broker.pid)
+    cpu0 = cpu_seconds(consumer.pid), cpu_seconds(broker.pid), postgres_cpu_seconds()
     started = time.perf_counter()
     with Probe(port):
         procs = [subprocess.Popen([pub, "-h", "127.0.0.1", "-p", str(port), "-q", "1", "-M", "1000", "-t", TOPIC,
@@ -157,6 +172,8 @@ def run_consumer(
         for proc in procs:
             _, _, usage = os.wait4(proc.pid, 0)
             pub_cpu += usage.ru_utime + usage.ru_stime
+        published_s = time.perf_counter() - started
+        stored_then = stored(url)
         deadline = time.perf_counter() + 600
         while (done := stored(url)) < n and time.perf_counter() < deadline:
             time.sleep(0.1)
@@ -164,7 +181,8 @@ def run_consumer(
     result = {
         "observations": done, "seconds": elapsed, "rate": done / elapsed,
         "consumer_cpu": cpu_seconds(consumer.pid) - cpu0[0], "broker_cpu": cpu_seconds(broker.pid) - cpu0[1],
-        "publisher_cpu": pub_cpu,
+        "published_s": published_s, "stored_when_published": stored_then,
+        "publisher_cpu": pub_cpu, "postgres_cpu": postgres_cpu_seconds() - cpu0[2],
     }
     result["p50_ms"], result["p99_ms"] = latencies_ms(url)
     if spy is not None:
@@ -192,13 +210,14 @@ def run_ceiling(n: int) -> dict[str, float]:
     with psycopg.connect(url) as conn:
         conn.execute("SELECT iw_ensure_partitions(%s, %s)", (START, START + timedelta(days=400)))
         conn.commit()
+        pg0 = postgres_cpu_seconds()
         started = time.perf_counter()
         with conn.cursor().copy("COPY observation (metric, region, operator, entity, ts, value, batch_id) "
                                 "FROM STDIN") as copy:
             copy.write(data)
         conn.commit()
         elapsed = time.perf_counter() - started
-    return {"observations": n, "seconds": elapsed, "rate": n / elapsed}
+    return {"observations": n, "seconds": elapsed, "rate": n / elapsed, "postgres_cpu": postgres_cpu_seconds() - pg0}
 
 
 def main() -> None:
@@ -231,13 +250,15 @@ def main() -> None:
                             run_consumer("infrawatch", 100, args.batched, work, args.publishers, args.profile, extra)))
         if "ceiling" in phases:
             results.append(("COPY ceiling (same table and indexes, no MQTT)", run_ceiling(args.batched)))
-    lines = ["| path | observations | s | obs/s | p50 ms | p99 ms | consumer CPU s | broker CPU s | publishers CPU s |",
-             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    lines = ["| path | observations | s | obs/s | published after s (stored by then) | p50 ms | p99 ms | consumer CPU s "
+             "| broker CPU s | publishers CPU s | PostgreSQL CPU s |",
+             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for name, r in results:
-        lines.append(f"| {name} | {r['observations']:,.0f} | {r['seconds']:.1f} | {r['rate']:,.0f} | "
+        published = (f"{r['published_s']:.1f} ({r['stored_when_published']:,.0f})" if "published_s" in r else "")
+        lines.append(f"| {name} | {r['observations']:,.0f} | {r['seconds']:.1f} | {r['rate']:,.0f} | {published} | "
                      f"{r.get('p50_ms', float('nan')):.0f} | {r.get('p99_ms', float('nan')):.0f} | "
                      f"{r.get('consumer_cpu', float('nan')):.1f} | {r.get('broker_cpu', float('nan')):.1f} | "
-                     f"{r.get('publisher_cpu', float('nan')):.1f} |")
+                     f"{r.get('publisher_cpu', float('nan')):.1f} | {r.get('postgres_cpu', float('nan')):.1f} |")
     if len(results) < 4:  # a subset: printed, not recorded
         print("\n".join(lines))
         return

@@ -356,14 +356,7 @@ class Delivery:
                 conn, prepared.frame, prepared.upstream, source=self.source, operator=prepared.operator
             )
         else:
-            report = self.pipeline.store(
-                conn,
-                batch.valid,
-                batch.rejections,
-                source=self.source,
-                operator=prepared.operator,
-                received=batch.received,
-            )
+            report = self.pipeline.store_prepared(conn, batch, source=self.source, operator=prepared.operator)
         telemetry.record_batch(report, self.source, time.perf_counter() - started)
         upstream = len(prepared.upstream)
         for r, m in zip(report.rejections[:upstream], prepared.owner, strict=True):

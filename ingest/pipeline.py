@@ -121,13 +121,45 @@ FROM old
 _IDENTITY = ["metric", "region", "operator", "entity", "ts_us"]
 
 
+#: Stands for the batch id in COPY text built before the id is known (no valid row can contain it: metric,
+#: operator and entity ids are validated against patterns without control characters).
+_BATCH_ID_PLACEHOLDER = b"\x1f"
+
+
+@dataclass(slots=True)
+class StagedRows:
+    """Valid rows made ready for the database without it: the last copy of each identity (`rows`), the
+    earlier copies (`superseded`, with `same` telling duplicate from revision), the UTC months they fall in,
+    their COPY text for `observation` (batch id still a placeholder) and the freshness / rollup arrays."""
+
+    rows: pd.DataFrame
+    superseded: pd.DataFrame
+    months: list[int]
+    copy_text: bytes
+    record: dict[str, list[Any]]
+
+
+def stage_rows(valid: pd.DataFrame) -> StagedRows:
+    """The pure, CPU-heavy part of storing a batch, so it can run on another thread than the database work."""
+    rows, superseded = _split_superseded(valid)
+    return StagedRows(
+        rows=rows,
+        superseded=superseded,
+        months=_months_of(rows["ts_us"].to_numpy(dtype=np.int64)) if len(rows) else [],
+        copy_text=_to_copy_text(rows, batch_id=_BATCH_ID_PLACEHOLDER.decode()) if len(rows) else b"",
+        record=_record_arrays(rows) if len(rows) else {},
+    )
+
+
 @dataclass(slots=True)
 class PreparedBatch:
-    """A validated batch ready to store: normalised valid rows, rejections, and how many inputs it had."""
+    """A validated batch ready to store: normalised valid rows, rejections, how many inputs it had, and the
+    rows staged for the database."""
 
     valid: pd.DataFrame
     rejections: list[Rejection]
     received: int
+    staged: StagedRows | None = None
 
 
 def now_us() -> int:
@@ -209,7 +241,29 @@ class IngestPipeline:
             ts_rule=ts_rule,
             future_tolerance_s=self.future_tolerance_s,
         )
-        return PreparedBatch(valid, list(rejections or []) + found, len(frame) + len(rejections or []))
+        received = len(frame) + len(rejections or [])
+        return PreparedBatch(valid, list(rejections or []) + found, received, stage_rows(valid) if len(valid) else None)
+
+    def store_prepared(
+        self,
+        conn: psycopg.Connection,
+        batch: PreparedBatch,
+        *,
+        source: str,
+        operator: str | None,
+        upload_id: str | None = None,
+    ) -> BatchReport:
+        """`store` for a batch from `prepare`: only the database work is left."""
+        return self.store(
+            conn,
+            batch.valid,
+            batch.rejections,
+            source=source,
+            operator=operator,
+            upload_id=upload_id,
+            received=batch.received,
+            staged=batch.staged,
+        )
 
     # -- the write ------------------------------------------------------------------------------
 
@@ -223,36 +277,39 @@ class IngestPipeline:
         operator: str | None,
         upload_id: str | None = None,
         received: int | None = None,
+        staged: StagedRows | None = None,
     ) -> BatchReport:
-        """Write valid rows and rejections in one transaction; returns the committed batch's report."""
+        """Write valid rows and rejections in one transaction; returns the committed batch's report.
+        `staged` is `stage_rows(valid)` when the caller made it ahead."""
         started = time.perf_counter()
         report = BatchReport(
             received=len(valid) + len(rejections) if received is None else received,
             rejected=len(rejections),
             rejections=rejections,
         )
-        if len(valid):
-            self._ensure_partitions(conn, valid["ts_us"])
+        if len(valid) and staged is None:
+            staged = stage_rows(valid)
+        if staged is not None:
+            self._ensure_partitions(conn, staged.months)
         with conn.transaction():
             row = conn.execute("SELECT nextval('ingest_batch_id_seq')").fetchone()
             assert row is not None
             batch_id = int(row[0])
             report.batch_id = batch_id
-            if len(valid):
-                valid, superseded = _split_superseded(valid)
+            if staged is not None:
+                valid, superseded = staged.rows, staged.superseded
                 # Existing identities are found by probing the primary key per staged row instead of
                 # merge-joining the whole partition: a batch is small next to the table it lands in.
                 conn.execute(
                     "SET LOCAL work_mem = '64MB'; SET LOCAL enable_mergejoin = off; SET LOCAL enable_hashjoin = off"
                 )
-                if self._direct and self._copy_new(conn, valid, batch_id):
-                    inserted = staged = len(valid)
+                if self._direct and self._copy_new(conn, staged, batch_id):
+                    inserted = len(valid)
                     duplicates = revised = 0
                 else:
                     inserted, duplicates, revised = self._merge(conn, valid, batch_id)
-                    staged = len(valid)
                     # Back to the direct COPY once a batch is all new again (a re-sent file is not).
-                    self._direct = inserted == staged
+                    self._direct = inserted == len(valid)
                 report.accepted, report.duplicates, report.revised = inserted, duplicates, revised
                 if len(superseded):
                     changed = superseded[~superseded["same"]]
@@ -301,15 +358,15 @@ class IngestPipeline:
         )
         return report
 
-    def _copy_new(self, conn: psycopg.Connection, valid: pd.DataFrame, batch_id: int) -> bool:
+    def _copy_new(self, conn: psycopg.Connection, staged: StagedRows, batch_id: int) -> bool:
         """COPY the rows straight into `observation` (the multi-row insert path, as fast as a bare COPY),
         on the bet that every identity is new. A unique violation rolls back to a savepoint: False."""
         try:
             with conn.transaction(), conn.cursor().copy(_COPY_OBSERVATION) as copy:
-                copy.write(_to_copy_text(valid, batch_id=batch_id))
+                copy.write(staged.copy_text.replace(_BATCH_ID_PLACEHOLDER, str(batch_id).encode()))
         except psycopg.errors.UniqueViolation:
             return False
-        conn.execute(_RECORD_FROM_ARRAYS, _record_arrays(valid))
+        conn.execute(_RECORD_FROM_ARRAYS, staged.record)
         return True
 
     def _merge(self, conn: psycopg.Connection, valid: pd.DataFrame, batch_id: int) -> tuple[int, int, int]:
@@ -345,8 +402,7 @@ class IngestPipeline:
         """The registered operators as last loaded (empty before the first load); no database."""
         return self._operators
 
-    def _ensure_partitions(self, conn: psycopg.Connection, ts_us: pd.Series) -> None:
-        months = _months_of(ts_us.to_numpy(dtype=np.int64))
+    def _ensure_partitions(self, conn: psycopg.Connection, months: list[int]) -> None:
         todo = sorted(set(months) - self._months)
         if not todo:
             return
@@ -371,11 +427,14 @@ def _split_superseded(valid: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 def _months_of(ts_us: np.ndarray) -> list[int]:
     """Distinct UTC month starts (as epoch µs) of the given instants."""
+    lo, hi = (np.array([ts_us.min(), ts_us.max()]).astype("datetime64[us]").astype("datetime64[M]"))
+    if lo == hi:  # the usual batch: one month, found without sorting every instant
+        return [int(lo.astype("datetime64[us]").astype(np.int64))]
     months = np.unique(ts_us.astype("datetime64[us]").astype("datetime64[M]"))
     return [int(m) for m in months.astype("datetime64[us]").astype(np.int64)]
 
 
-def _to_copy_text(valid: pd.DataFrame, batch_id: int | None = None) -> bytes:
+def _to_copy_text(valid: pd.DataFrame, batch_id: int | str | None = None) -> bytes:
     """COPY text of the rows in identity order (so the index is probed and filled in order).
 
     Without `batch_id`: staging rows (seq, metric, region, operator, entity, ts_us, value). With it:

@@ -159,15 +159,7 @@ def load_csv(
                 conn, frame, rejections, source=src, operator=operator, ts_rule=rule, upload_id=report.id
             )
         else:
-            batch = pipeline.store(
-                conn,
-                ready.valid,
-                ready.rejections,
-                source=src,
-                operator=operator,
-                upload_id=report.id,
-                received=ready.received,
-            )
+            batch = pipeline.store_prepared(conn, ready, source=src, operator=operator, upload_id=report.id)
         report.accepted += batch.accepted
         report.duplicates += batch.duplicates
         report.revised += batch.revised

@@ -27,11 +27,11 @@ def ingest_mqtt(
         str, typer.Option(help="Fixed MQTT client id; each process of a share group needs its own.")
     ] = "infrawatch-ingest",
     metrics_port: Annotated[int | None, typer.Option(help="Serve Prometheus metrics on this port (/metrics).")] = None,
-    batch_size: Annotated[int, typer.Option(min=1, help="Flush a batch at this many observations.")] = 5000,
+    batch_size: Annotated[int, typer.Option(min=1, help="Flush a batch at this many observations.")] = 20000,
     batch_ms: Annotated[int, typer.Option(min=1, help="... or this many milliseconds after its first message.")] = 200,
     receive_maximum: Annotated[
         int, typer.Option(min=1, max=65535, help="Unacknowledged messages the broker may send us at once.")
-    ] = 10000,
+    ] = 40000,
 ) -> None:
     """Store observations published on infra/v1/{operator}/{metric}; acknowledge each message after commit."""
     from collectors.mqtt.collector import CollectorConfig, MqttCollector

@@ -149,11 +149,11 @@ class CollectorConfig:
     client_id: str = "infrawatch-ingest"
     share_group: str | None = None
     #: Flush a batch at this many observations ...
-    batch_observations: int = 5000
+    batch_observations: int = 20000
     #: ... or this long after its first message arrived.
     batch_interval_s: float = 0.2
     #: MQTT 5 Receive Maximum: unacknowledged messages the broker may have out to us.
-    receive_maximum: int = 10000
+    receive_maximum: int = 40000
     #: Bytes of received, unstored payload held in memory before intake pauses.
     max_buffered_bytes: int = 64 * 1024 * 1024
     session_expiry_s: int = 86400
