@@ -394,16 +394,18 @@ def validate_frame(
     rejections: list[Rejection] = []
     if rejected.any():
         items = frame.attrs.get("items")
+        raw_lines = frame.attrs.get("raw_lines")  # a CSV chunk's fields (collectors.csvfile.reader.RawLines)
         for pos in np.flatnonzero(rejected):
             row = frame.iloc[pos]
             raw = row["raw"]
             if raw is None or (isinstance(raw, float) and math.isnan(raw)):
                 idx = row["index"]
-                raw = (
-                    _raw_text(items[int(idx)])
-                    if items is not None and pd.notna(idx)
-                    else _raw_text({k: row[k] for k in ("ts", "region", "metric", "value", "operator", "entity")})
-                )
+                if items is not None and pd.notna(idx):
+                    raw = _raw_text(items[int(idx)])
+                elif raw_lines is not None and pd.notna(row["line"]):
+                    raw = raw_lines.text(int(row["line"]))
+                else:
+                    raw = _raw_text({k: row[k] for k in ("ts", "region", "metric", "value", "operator", "entity")})
             rejections.append(
                 Rejection(
                     str(row["location"]),

@@ -167,3 +167,28 @@ def test_a_binary_file_is_unusable_input_not_a_crash(conn, tmp_path):
     path.write_bytes(bytes(range(256)) * 64)
     with pytest.raises(UnusableInput, match="not text"):
         load_csv(conn, path, operator="cmcc", operator_column_trusted=True)
+
+
+def test_quarantine_keeps_each_rejected_row_as_its_csv_fields_and_blank_lines_are_skipped(conn, tmp_path):
+    text = (
+        "ts,region,operator,metric,value\n"
+        "2023-06-30,360100,cmcc,bs5g_total,10\n"
+        ",,,,\n"  # blank: skipped, not an error
+        "2023-06-30,360200,cmcc,bs5g_total, ten \n"  # a validation error: raw rebuilt when rejected
+        "2023-06-30,360300,cmcc\n"  # too few fields: read as empty, so the metric is missing
+        "2023-06-30,360400,ctcc,bs5g_total,7\n"  # operator clash under an operator's key
+        "2023-06-30,360500,cmcc,bs5g_total,12,extra\n"  # too many fields
+        "  ,360600,cmcc,bs5g_total,3\n"  # ts blank but the row is not: a ts error
+    )
+    report = load_csv(conn, write(tmp_path, "mixed.csv", text), operator="cmcc", operator_column_trusted=False)
+    assert (report.rows, report.accepted, report.rejected) == (7, 1, 5)
+    assert [(e["line"], e["column"]) for e in report.errors] == [(4, "value"), (5, "metric"), (6, "operator"),
+                                                                  (7, ""), (8, "ts")]
+    rows = conn.execute("SELECT location, raw FROM quarantine ORDER BY location").fetchall()
+    assert rows == [
+        ("line 4, column value", "2023-06-30,360200,cmcc,bs5g_total, ten "),
+        ("line 5, column value", "2023-06-30,360300,cmcc,,"),
+        ("line 6", "2023-06-30,360400,ctcc,bs5g_total,7"),
+        ("line 7", "2023-06-30,360500,cmcc,bs5g_total,12"),
+        ("line 8, column value", "  ,360600,cmcc,bs5g_total,3"),
+    ]

@@ -169,7 +169,7 @@ def iter_raw_frames(
         try:
             reader = pd.read_csv(
                 text,
-                dtype=str,
+                dtype=object,  # plain Python str cells: pandas' string dtype is several times slower to compare
                 keep_default_na=False,
                 chunksize=chunk_rows,
                 skip_blank_lines=False,
@@ -208,8 +208,9 @@ def _to_raw(
     too_many = too_many.any(axis=1)
     too_few = chunk[layout.columns].isna().to_numpy().any(axis=1)
     chunk = chunk[layout.columns].fillna("")
-    raw_all = _raw_lines(chunk, layout.columns)
-    blank = (raw_all.str.replace(",", "", regex=False).str.strip() == "").to_numpy() & ~too_many
+    # A row's CSV text is rebuilt only for the rows that are rejected (quarantine keeps it).
+    raw_lines = RawLines(int(lines[0]) if len(lines) else 0, [chunk[c].to_numpy(dtype=object) for c in layout.columns])
+    blank = _blank_rows(raw_lines.columns) & ~too_many
     bad_shape = (too_many | too_few) & ~blank
     if bad_shape.any():
         for pos in np.flatnonzero(bad_shape):
@@ -219,14 +220,13 @@ def _to_raw(
                     f"line {lines[pos]}",
                     "",
                     f"row has {what} fields than the header ({len(layout.columns)})",
-                    raw_all.iloc[pos],
+                    raw_lines.text(int(lines[pos])),
                     line=int(lines[pos]),
                 )
             )
     drop = blank | bad_shape
-    raw_line = raw_all
     if drop.any():
-        chunk, lines, raw_line = chunk[~drop], lines[~drop], raw_all[~drop]
+        chunk, lines = chunk[~drop], lines[~drop]
     op_col = chunk["operator"].str.strip() if "operator" in chunk.columns else pd.Series("", index=chunk.index)
     if operator_column_trusted:
         ops = op_col.where(op_col != "", operator or "")
@@ -238,7 +238,7 @@ def _to_raw(
                         f"line {lines[pos]}",
                         "operator",
                         "no operator: fill the operator column or pass --operator",
-                        raw_line.iloc[pos],
+                        raw_lines.text(int(lines[pos])),
                         line=int(lines[pos]),
                     )
                 )
@@ -252,19 +252,20 @@ def _to_raw(
                     f"line {lines[pos]}",
                     "operator",
                     f"operator column says {op_col.iloc[pos]!r} but this upload is for operator {operator!r}",
-                    raw_line.iloc[pos],
+                    raw_lines.text(int(lines[pos])),
                     line=int(lines[pos]),
                 )
             )
     keep = ~no_op
-    chunk, lines, ops, raw_line = chunk[keep], lines[keep], ops[keep], raw_line[keep]
+    if not keep.all():
+        chunk, lines, ops = chunk[keep], lines[keep], ops[keep]
     entity = chunk["entity"] if "entity" in chunk.columns else pd.Series("", index=chunk.index)
     base = {
         "region": chunk["region"].to_numpy(dtype=object),
         "operator": ops.to_numpy(dtype=object),
         "entity": entity.str.strip().to_numpy(dtype=object),
         "ts": chunk["ts"].to_numpy(dtype=object),
-        "raw": raw_line.to_numpy(dtype=object),
+        "raw": np.full(len(chunk), None, dtype=object),  # filled from `raw_lines` for rejected rows only
         "index": np.full(len(chunk), None, dtype=object),
         "line": lines,
     }
@@ -290,14 +291,32 @@ def _to_raw(
             part["location"] = "line " + part["line"].astype(str) + ", column " + col
             parts.append(part)
         frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=RAW_COLUMNS)
-    return frame[RAW_COLUMNS], rejections
+    frame = frame[RAW_COLUMNS]
+    frame.attrs["raw_lines"] = raw_lines
+    return frame, rejections
 
 
-def _raw_lines(chunk: pd.DataFrame, columns: list[str]) -> pd.Series:
-    """The row as CSV text again, for quarantine (vectorised concatenation)."""
-    if chunk.empty:
-        return pd.Series([], dtype=object, index=chunk.index)
-    text = chunk[columns[0]].astype(str)
-    for col in columns[1:]:
-        text = text + "," + chunk[col].astype(str)
-    return text
+def _blank_rows(columns: list[np.ndarray]) -> np.ndarray:
+    """Rows whose every field is empty or spaces (a line of commas); the full check only runs where the
+    first field already is."""
+    first = columns[0]
+    blank = np.fromiter((not str(c).strip() for c in first), dtype=bool, count=len(first))
+    for pos in np.flatnonzero(blank):
+        blank[pos] = all(not str(col[pos]).strip() for col in columns[1:])
+    return blank
+
+
+class RawLines:
+    """A chunk's fields by column, to give a rejected row's CSV text (fields joined by commas) on demand.
+    Shared, not copied, by every frame pandas derives from the chunk's (pandas deep-copies `attrs`)."""
+
+    def __init__(self, first_line: int, columns: list[np.ndarray]) -> None:
+        self.first_line = first_line
+        self.columns = columns
+
+    def text(self, line: int) -> str:
+        pos = line - self.first_line
+        return ",".join(str(col[pos]) for col in self.columns)
+
+    def __deepcopy__(self, memo: dict[int, object]) -> RawLines:
+        return self
