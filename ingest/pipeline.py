@@ -52,9 +52,10 @@ WITH fresh AS (
         last_received_at = EXCLUDED.last_received_at
     RETURNING 1
 ), dirty AS (
-    INSERT INTO rollup_dirty (metric, day)
-    SELECT DISTINCT metric, (ts AT TIME ZONE 'UTC')::date FROM iw_staging s {changed}
-    ORDER BY 1, 2
+    INSERT INTO rollup_dirty (metric, day, hour)
+    SELECT DISTINCT metric, (ts AT TIME ZONE 'UTC')::date, extract(hour FROM ts AT TIME ZONE 'UTC')::smallint
+    FROM iw_staging s {changed}
+    ORDER BY 1, 2, 3
     ON CONFLICT DO NOTHING
     RETURNING 1
 )
@@ -82,9 +83,10 @@ WITH fresh AS (
         last_received_at = EXCLUDED.last_received_at
     RETURNING 1
 ), dirty AS (
-    INSERT INTO rollup_dirty (metric, day)
-    SELECT metric, day FROM unnest(%(d_metric)s::text[], %(d_day)s::date[]) AS d(metric, day)
-    ORDER BY 1, 2
+    INSERT INTO rollup_dirty (metric, day, hour)
+    SELECT metric, day, hour FROM unnest(%(d_metric)s::text[], %(d_day)s::date[], %(d_hour)s::smallint[])
+         AS d(metric, day, hour)
+    ORDER BY 1, 2, 3
     ON CONFLICT DO NOTHING
     RETURNING 1
 )
@@ -471,17 +473,19 @@ def _ts_texts(ts_us: np.ndarray) -> list[str]:
 
 
 def _record_arrays(valid: pd.DataFrame) -> dict[str, list[Any]]:
-    """Parameters of _RECORD_FROM_ARRAYS: latest ts per (operator, metric, region), distinct (metric, UTC day)."""
+    """Parameters of _RECORD_FROM_ARRAYS: latest ts per (operator, metric, region), distinct (metric, UTC hour)."""
     latest = valid.groupby(["operator", "metric", "region"], sort=True)["ts_us"].max()
-    days = pd.DataFrame({"metric": valid["metric"].to_numpy(), "day": valid["ts_us"].to_numpy() // 86_400_000_000})
-    days = days.drop_duplicates().sort_values(["metric", "day"])
+    hours = pd.DataFrame({"metric": valid["metric"].to_numpy(), "hour": valid["ts_us"].to_numpy() // 3_600_000_000})
+    hours = hours.drop_duplicates().sort_values(["metric", "hour"])
+    hour = hours["hour"].to_numpy()
     return {
         "f_operator": latest.index.get_level_values(0).tolist(),
         "f_metric": latest.index.get_level_values(1).tolist(),
         "f_region": [int(r) for r in latest.index.get_level_values(2)],
         "f_ts": [from_us(int(us)) for us in latest.to_numpy()],
-        "d_metric": days["metric"].tolist(),
-        "d_day": [from_us(int(d) * 86_400_000_000).date() for d in days["day"].to_numpy()],
+        "d_metric": hours["metric"].tolist(),
+        "d_day": [from_us(int(d) * 86_400_000_000).date() for d in (hour // 24).tolist()],
+        "d_hour": (hour % 24).tolist(),
     }
 
 

@@ -1,7 +1,7 @@
 """Indicator rollups: table indicator_rollup, refreshed incrementally from rollup_dirty, read by series
 queries and boards.
 
-The ingest pipeline records (metric, UTC day) in rollup_dirty for every changed observation. A refresh
+The ingest pipeline records (metric, UTC day, hour) in rollup_dirty for every changed observation. A refresh
 consumes those rows in its transaction, recomputes the affected 1d and 1mo buckets of every indicator
 fed by the metric (with the same functions the Python queries use) for each city and the province, all
 operators ('') and each operator, and each data centre for dc_pue; indicators fed only by sub-daily
@@ -26,16 +26,15 @@ from metrics.db import owns_transaction
 from metrics.indicators import Scope, SeriesMap, evaluate, input_metrics, is_gauge_based, lookback_s, staleness_s
 from metrics.query import compute_series, fetch_series
 from metrics.timeutil import PLAN_TZ, Interval, buckets, epoch, floor_bucket, next_bucket, now, start_of_day
-from reference.catalogue import INDICATORS, METRICS
+from reference.catalogue import INDICATORS, METRICS, Kind
 from reference.regions import CITIES, PROVINCE
 
 log = logging.getLogger(__name__)
 
 _LOCK = 0x1F_2A_77  # advisory lock: one refresher at a time
 _DAY_S = 86400
-#: A pending change on UTC day d can alter buckets from plan day d on; the reads start the recomputed tail
-#: this many plan days earlier still, to be safe.
-_DIRTY_MARGIN_DAYS = 1
+#: Beyond an input's cadence, how far before a pending change the reads start the recomputed tail.
+_DIRTY_MARGIN_S = 3600
 
 
 def rolled_up_indicators() -> list[str]:
@@ -238,16 +237,26 @@ def _rows_for(
     return rows
 
 
+def change_reach(indicator_id: str) -> timedelta:
+    """How far before a changed observation's ts the indicator's buckets can change: a gauge or counter
+    reading alters only the buckets ending after it (levels from then on); a volume may stand for the
+    interval it reports, up to its metric's cadence before it. Plus a margin."""
+    volumes = [METRICS[m].cadence_s for m in input_metrics(indicator_id) if METRICS[m].kind == Kind.DELTA]
+    return timedelta(seconds=max(volumes, default=0) + _DIRTY_MARGIN_S)
+
+
 def stale_from(
-    first_dirty: date | None, gauge_through: date | None = None, gauge_needed: date | None = None
+    first_dirty: datetime | None,
+    reach: timedelta = timedelta(0),
+    gauge_through: date | None = None,
+    gauge_needed: date | None = None,
 ) -> datetime | None:
-    """The earliest instant from which the rollups may not be current, None when they are: a margin before
-    the plan day of the earliest pending change (a change on UTC day d alters buckets from plan day d on),
-    and, for gauge levels carried only through `gauge_through` while the request needs `gauge_needed`,
-    the start of the next day."""
+    """The earliest instant from which the rollups may not be current, None when they are: `reach` before
+    the earliest pending change (the start of its UTC hour), and, for gauge levels carried only through
+    `gauge_through` while the request needs `gauge_needed`, the start of the next day."""
     cuts = []
     if first_dirty is not None:
-        cuts.append(start_of_day(first_dirty - timedelta(days=_DIRTY_MARGIN_DAYS)))
+        cuts.append(first_dirty - reach)
     if gauge_through is not None and gauge_needed is not None and gauge_through < gauge_needed:
         cuts.append(start_of_day(gauge_through + timedelta(days=1)))
     return min(cuts, default=None)
@@ -284,16 +293,18 @@ def _stale_from(
     end = next_bucket(starts[-1], interval)
     back = timedelta(days=_influence_days(indicator_id) + 1)
     row = conn.execute(
-        "SELECT min(day) FROM rollup_dirty WHERE metric = ANY(%s) AND day >= %s AND day <= %s",
+        "SELECT min((day + make_interval(hours => hour)) AT TIME ZONE 'UTC') FROM rollup_dirty"
+        " WHERE metric = ANY(%s) AND day >= %s AND day <= %s",
         (list(input_metrics(indicator_id)), (starts[0] - back).date(), (end + timedelta(days=1)).date()),
     ).fetchone()
     first_dirty = row[0] if row else None
+    reach = change_reach(indicator_id)
     if not is_gauge_based(indicator_id):
-        return stale_from(first_dirty)
+        return stale_from(first_dirty, reach)
     row = conn.execute("SELECT computed_through FROM rollup_state WHERE indicator = %s", (indicator_id,)).fetchone()
     through = row[0] if row else None
     needed = min(floor_bucket(starts[-1], "1d"), floor_bucket(now(), "1d")).date()
-    return stale_from(first_dirty, through, needed)
+    return stale_from(first_dirty, reach, through, needed)
 
 
 @owns_transaction

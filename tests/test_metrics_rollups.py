@@ -14,7 +14,14 @@ from ingest.pipeline import IngestPipeline
 from metrics import indicator_series, refresh_rollups
 from metrics.indicators import Scope
 from metrics.query import compute_series
-from metrics.rollups import hourly_indicators, running_sum, series_from_rollups, split_at, stale_from
+from metrics.rollups import (
+    change_reach,
+    hourly_indicators,
+    running_sum,
+    series_from_rollups,
+    split_at,
+    stale_from,
+)
 from metrics.timeutil import PLAN_TZ, Interval, buckets, start_of_day
 from storage.migrate import MIGRATIONS_DIR
 
@@ -102,14 +109,21 @@ def test_hourly_rollups_are_kept_for_the_indicators_fed_only_by_the_five_minute_
     assert sorted(hourly_indicators()) == ["dc_energy_it_kwh", "dc_energy_total_kwh", "dc_pue"]
 
 
-def test_a_pending_day_makes_the_rollups_stale_from_the_plan_day_before_it() -> None:
+def test_a_pending_change_makes_the_rollups_stale_from_its_reach_before_it() -> None:
     assert stale_from(None) is None
-    assert stale_from(date(2023, 3, 10)) == d("2023-03-09")
+    two_hours = timedelta(hours=2)
+    assert stale_from(d("2023-03-10T05:00:00"), two_hours) == d("2023-03-10T03:00:00")
     # gauge levels carried through the 5th, the request needs the 8th: from the 6th
-    assert stale_from(None, date(2023, 3, 5), date(2023, 3, 8)) == d("2023-03-06")
-    assert stale_from(date(2023, 3, 10), date(2023, 3, 5), date(2023, 3, 8)) == d("2023-03-06")
-    assert stale_from(date(2023, 3, 3), date(2023, 3, 5), date(2023, 3, 8)) == d("2023-03-02")
-    assert stale_from(None, date(2023, 3, 8), date(2023, 3, 8)) is None
+    assert stale_from(None, two_hours, date(2023, 3, 5), date(2023, 3, 8)) == d("2023-03-06")
+    assert stale_from(d("2023-03-10"), two_hours, date(2023, 3, 5), date(2023, 3, 8)) == d("2023-03-06")
+    assert stale_from(d("2023-03-03"), two_hours, date(2023, 3, 5), date(2023, 3, 8)) == d("2023-03-02T22:00:00")
+    assert stale_from(None, two_hours, date(2023, 3, 8), date(2023, 3, 8)) is None
+
+
+def test_a_change_reaches_back_an_hour_or_the_interval_a_volume_reports() -> None:
+    assert change_reach("dc_pue") == timedelta(hours=1)  # counters: only the buckets after a reading
+    assert change_reach("bs5g_new") == timedelta(hours=1)  # gauge levels likewise
+    assert change_reach("ipv6_share_mobile") == timedelta(hours=25)  # daily volumes cover the day before them
 
 
 def test_the_rollups_answer_the_buckets_that_end_by_the_cutoff() -> None:
@@ -186,6 +200,15 @@ def test_hourly_pue_while_new_readings_wait_for_the_refresh_is_rollups_then_obse
         assert rolled(conn, "dc_pue", starts, "1h", 360100, operator) == pytest.approx(
             raw(conn, "dc_pue", starts, "1h", 360100, operator)
         )
+    # the pending readings begin at 16:00 UTC on the 3rd: hours of that same UTC day up to an hour before
+    # them still come from the rollups (rollup_dirty keeps the hour), the hours after from the observations
+    evening = starts.index(d("2023-03-03T21:00:00"))  # 13:00 UTC
+    mark(conn, "dc_pue", "1h", starts[evening], 9.0)
+    got = rolled(conn, "dc_pue", starts, "1h")
+    assert got is not None
+    assert got[evening] == 9.0
+    assert got[evening + 4] == pytest.approx(expected[evening + 4])  # 01:00 on the 4th, from the observations
+    assert got[evening + 1 :] == pytest.approx(expected[evening + 1 :])
 
 
 def test_a_daily_ratio_with_its_last_day_pending_takes_that_day_from_the_observations(
