@@ -16,8 +16,23 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from common import append_section, fresh_database, run_measured
 from csvgen import write_csv
 
-BARE = ("CREATE TABLE bare (ts timestamptz, region integer, operator text, entity text, metric text, "
-        "value double precision)")
+COLUMNS = ('ts timestamptz, region integer, operator text COLLATE "C", entity text COLLATE "C", '
+           'metric text COLLATE "C", value double precision')
+BARE = f"CREATE TABLE bare ({COLUMNS})"
+# What observation's shape costs a plain COPY: its primary key (the identity), then also its monthly
+# partitions and BRIN index. Shown beside the ceiling, which the issue defines as the bare table.
+KEYED = f"CREATE TABLE bare ({COLUMNS}, PRIMARY KEY (metric, region, operator, entity, ts))"
+KEYED_PARTITIONED = (
+    f"CREATE TABLE bare ({COLUMNS}, PRIMARY KEY (metric, region, operator, entity, ts)) PARTITION BY RANGE (ts);"
+    " CREATE TABLE bare_2022_12 PARTITION OF bare FOR VALUES FROM ('2022-12-01Z') TO ('2023-01-01Z');"
+    " CREATE TABLE bare_2023_01 PARTITION OF bare FOR VALUES FROM ('2023-01-01Z') TO ('2023-02-01Z');"
+    " CREATE TABLE bare_default PARTITION OF bare DEFAULT; CREATE INDEX ON bare USING brin (ts)"
+)
+CEILINGS = [
+    ("psql \\copy into a bare table (ceiling)", BARE),
+    ("psql \\copy into a table with observation's primary key", KEYED),
+    ("psql \\copy into a table shaped like observation (primary key, monthly partitions, BRIN)", KEYED_PARTITIONED),
+]
 
 
 def main() -> None:
@@ -32,26 +47,35 @@ def main() -> None:
         path = Path(tmp) / "observations.csv"
         write_csv(path, args.rows)
         size_mb = path.stat().st_size / 1e6
-        ours, ceiling = [], []
+        ours: list[dict[str, float]] = []
+        ceilings: list[list[dict[str, float]]] = [[] for _ in CEILINGS]
+        psql = shutil.which("psql") or "psql"
         for _ in range(args.repeat):
             url = fresh_database("iw_bench_csv")
             env = {**os.environ, "INFRAWATCH_DATABASE_URL": url, "INFRAWATCH_LOG_JSON": "true"}
             ours.append(run_measured([sys.executable, "-m", "infrawatch", "load-csv", str(path)], env))
-            bare_url = fresh_database("iw_bench_csv_bare", migrate=False)
-            psql = shutil.which("psql") or "psql"
-            run_measured([psql, bare_url, "-qc", BARE])
-            ceiling.append(run_measured([psql, bare_url, "-qc", f"\\copy bare FROM '{path}' WITH (FORMAT csv, HEADER)"]))
-    best, top = min(ours, key=lambda r: r["wall_s"]), min(ceiling, key=lambda r: r["wall_s"])
-    rate, top_rate = args.rows / best["wall_s"], args.rows / top["wall_s"]
+            for runs, (_, ddl) in zip(ceilings, CEILINGS, strict=True):
+                bare_url = fresh_database("iw_bench_csv_bare", migrate=False)
+                run_measured([psql, bare_url, "-qc", ddl])
+                runs.append(run_measured([psql, bare_url, "-qc",
+                                          f"\\copy bare FROM '{path}' WITH (FORMAT csv, HEADER)"]))
+    best = min(ours, key=lambda r: r["wall_s"])
+    tops = [min(runs, key=lambda r: r["wall_s"]) for runs in ceilings]
+    rate, top_rate = args.rows / best["wall_s"], args.rows / tops[0]["wall_s"]
+    rows = "".join(
+        f"| {name} | {top['wall_s']:.1f} | {args.rows / top['wall_s']:,.0f} | {top['cpu_s']:.1f} | "
+        f"{top['peak_mb']:.0f} | {rate * top['wall_s'] / args.rows:.0%} |\n"
+        for (name, _), top in zip(CEILINGS, tops, strict=True)
+    )
     body = (
         f"{args.rows:,} rows ({size_mb:.0f} MB, long format, 500 data-centre meters at 5-minute steps); "
         f"best of {args.repeat} alternating runs each.\n\n"
-        "| loader | wall s | rows/s | CPU s (client) | peak RSS MB |\n| --- | ---: | ---: | ---: | ---: |\n"
+        "| loader | wall s | rows/s | CPU s (client) | peak RSS MB | load-csv's share |\n"
+        "| --- | ---: | ---: | ---: | ---: | ---: |\n"
         f"| infrawatch load-csv (validate, COPY, merge where identities exist, history, quarantine) | {best['wall_s']:.1f} | "
-        f"{rate:,.0f} | {best['cpu_s']:.1f} | {best['peak_mb']:.0f} |\n"
-        f"| psql \\copy into a bare table (ceiling) | {top['wall_s']:.1f} | {top_rate:,.0f} | {top['cpu_s']:.1f} | "
-        f"{top['peak_mb']:.0f} |\n\n"
-        f"Ratio: load-csv reaches **{rate / top_rate:.0%}** of the ceiling.\n"
+        f"{rate:,.0f} | {best['cpu_s']:.1f} | {best['peak_mb']:.0f} | |\n"
+        f"{rows}\n"
+        f"Ratio: load-csv reaches **{rate / top_rate:.0%}** of the ceiling (the bare table).\n"
     )
     print(body)
     if not args.no_record:

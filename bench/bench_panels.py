@@ -14,6 +14,7 @@ import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from datetime import UTC, date, datetime, timedelta
@@ -157,12 +158,27 @@ def time_api(url: str, key: str, runs: int, end: datetime) -> list[tuple[str, fl
     return out
 
 
+def kept_database() -> str:
+    """The URL of the iw_bench_panels a --keep run left, migrated to the current schema."""
+    from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+    from storage import upgrade
+
+    params = conninfo_to_dict(os.environ.get("INFRAWATCH_BENCH_SERVER", "postgresql://postgres@127.0.0.1:5432/postgres"))
+    params["dbname"] = "iw_bench_panels"
+    url = make_conninfo("", **params)
+    upgrade(url)
+    return url
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--dcs", type=int, default=500, help="data centres with 5-minute meter readings")
     parser.add_argument("--days", type=int, default=90, help="days of meter readings")
     parser.add_argument("--runs", type=int, default=20, help="timed runs of each query (after one warm-up)")
     parser.add_argument("--keep", action="store_true", help="keep the database iw_bench_panels afterwards")
+    parser.add_argument("--reuse", action="store_true",
+                        help="use the data of a kept iw_bench_panels as it is (migrated and refreshed; no loading)")
     parser.add_argument("--no-record", action="store_true")
     args = parser.parse_args()
 
@@ -170,26 +186,34 @@ def main() -> None:
     import metrics
     from api.keys import create_key
 
-    url = fresh_database("iw_bench_panels")
-    os.environ["INFRAWATCH_DATABASE_URL"] = url
-    end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
-    meters_start = end - timedelta(days=args.days)
-    days = [end.date() - timedelta(days=k) for k in range(365, 0, -1)]
     timings: dict[str, float] = {}
+    url = kept_database() if args.reuse else fresh_database("iw_bench_panels")
+    os.environ["INFRAWATCH_DATABASE_URL"] = url
     with psycopg.connect(url) as conn:
-        t = time.perf_counter()
-        daily = load_daily(conn, days)
-        timings["daily"] = time.perf_counter() - t
-        t = time.perf_counter()
-        meters = load_meters(conn, args.dcs, meters_start, end)
-        timings["meters"] = time.perf_counter() - t
-        print(f"loaded {daily:,} daily and {meters:,} meter observations", flush=True)
-        conn.execute("ANALYZE")
-        conn.commit()
+        if args.reuse:
+            row = conn.execute("SELECT max(ts), count(DISTINCT entity) FROM observation WHERE entity <> ''").fetchone()
+            assert row is not None and row[0] is not None, "iw_bench_panels holds no meter readings: load it first"
+            end, args.dcs = row[0], int(row[1])
+            daily = int(conn.execute("SELECT count(*) FROM observation WHERE entity = ''").fetchone()[0])
+            meters = int(conn.execute("SELECT count(*) FROM observation WHERE entity <> ''").fetchone()[0])
+            timings["daily"] = timings["meters"] = float("nan")
+        else:
+            end = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+            days = [end.date() - timedelta(days=k) for k in range(365, 0, -1)]
+            t = time.perf_counter()
+            daily = load_daily(conn, days)
+            timings["daily"] = time.perf_counter() - t
+            t = time.perf_counter()
+            meters = load_meters(conn, args.dcs, end - timedelta(days=args.days), end)
+            timings["meters"] = time.perf_counter() - t
+            print(f"loaded {daily:,} daily and {meters:,} meter observations", flush=True)
+            conn.execute("ANALYZE")
+            conn.commit()
         t = time.perf_counter()
         rollups = metrics.refresh_rollups(conn)
         timings["rollups"] = time.perf_counter() - t
-        metrics.load_targets(conn)
+        if not args.reuse:
+            metrics.load_targets(conn)
         key, _ = create_key(conn, role="viewer", operator=None, name="bench", secret=SECRET)
         conn.commit()
         print(f"rollups: {rollups:,} rows in {timings['rollups']:.0f} s", flush=True)
@@ -197,10 +221,15 @@ def main() -> None:
 
     port = free_port()
     env = {**os.environ, "INFRAWATCH_DATABASE_URL": url, "INFRAWATCH_SECRET_KEY": SECRET, "INFRAWATCH_LOG_LEVEL": "WARNING"}
+    log = tempfile.TemporaryFile()  # noqa: SIM115 - the server writes to it while it runs
     server = subprocess.Popen([sys.executable, "-m", "infrawatch", "serve", "--no-scheduler", "--port", str(port)],
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                              env=env, stdout=subprocess.DEVNULL, stderr=log)
     try:
-        wait_for_port("127.0.0.1", port, 30)
+        try:
+            wait_for_port("127.0.0.1", port, 60)
+        except TimeoutError:
+            log.seek(0)
+            raise SystemExit(f"the API server did not start: {log.read().decode()[-2000:]}") from None
         api = time_api(f"http://127.0.0.1:{port}", key, args.runs, end)
     finally:
         server.terminate()
