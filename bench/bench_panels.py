@@ -242,11 +242,13 @@ def main() -> None:
     over = [(n, p95) for n, _, p95, _ in panels + api if p95 >= 150]
     lines = ["| query | p50 ms | p95 ms | rows / bytes |", "| --- | ---: | ---: | ---: |"]
     lines += [f"| {n} | {p50:.1f} | {p95:.1f} | {rows:,} |" for n, p50, p95, rows in panels + api]
+    loaded = ("loaded by an earlier `--keep` run" if args.reuse else
+              f"{timings['daily']:.0f} s and {timings['meters']:.0f} s to load")
     body = (
-        f"Data: {daily:,} daily observations (365 days × 11 cities × 5 operators × 3 metrics, through the pipeline, "
-        f"{timings['daily']:.0f} s) and {meters:,} meter readings ({args.dcs} data centres × 2 meters × "
-        f"{args.days} days at 5 minutes, generated in the server, {timings['meters']:.0f} s); `refresh_rollups` "
-        f"{rollups:,} rows in {timings['rollups']:.0f} s. Panels: every board's queries expanded for the last "
+        f"Data: {daily:,} daily observations (365 days × 11 cities × 5 operators × 3 metrics, through the pipeline) "
+        f"and {meters:,} meter readings ({args.dcs} data centres × 2 meters × {args.days} days at 5 minutes, "
+        f"generated in the server); {loaded}; `refresh_rollups` {rollups:,} rows in {timings['rollups']:.0f} s. "
+        "Panels: every board's queries expanded for the last "
         f"{args.days} days, variables at their first option (All where offered), {args.runs} timed runs after a "
         "warm-up, in-process. API: a live `infrawatch serve --no-scheduler` on loopback, viewer key, "
         f"{args.runs} requests each.\n\n" + "\n".join(lines) + "\n\n"
@@ -256,7 +258,7 @@ def main() -> None:
     print(body)
     if not args.no_record:
         append_section("Panel and API query latency", f"uv run python bench/bench_panels.py --dcs {args.dcs} "
-                       f"--days {args.days} --runs {args.runs}", body)
+                       f"--days {args.days} --runs {args.runs}" + (" --reuse" if args.reuse else ""), body)
 
 
 if __name__ == "__main__":

@@ -614,13 +614,20 @@ def data_centres_board() -> Json:
     b.add(
         Panel(
             "timeseries",
-            "Daily PUE per data centre",
+            "Daily PUE of the 10 data centres with the highest PUE",
             [
                 query(
                     f"""
+                    WITH worst AS (
+                        SELECT r.entity FROM indicator_rollup r
+                        WHERE r.interval = '1d' AND r.indicator = 'dc_pue' AND r.entity <> ''
+                          AND r.region IN ({CITY_FILTER})
+                          AND $__timeFilter(r.bucket)
+                        GROUP BY r.entity ORDER BY avg(r.value) DESC, r.entity LIMIT 10
+                    )
                     SELECT r.bucket AS "time", r.entity AS "metric", r.value AS "value"
-                    FROM indicator_rollup r
-                    WHERE r.interval = '1d' AND r.indicator = 'dc_pue' AND r.entity <> ''
+                    FROM indicator_rollup r JOIN worst USING (entity)
+                    WHERE r.interval = '1d' AND r.indicator = 'dc_pue'
                       AND r.region IN ({CITY_FILTER})
                       AND $__timeFilter(r.bucket)
                     ORDER BY 1, 2
@@ -630,7 +637,10 @@ def data_centres_board() -> Json:
             ],
             width=12,
             height=10,
-            description=f"The red band starts at the PUE target {goal} (Ganzhou plan 003, (四)2).",
+            description=(
+                f"The ten with the highest mean daily PUE in the time range (every centre's last day is in the table "
+                f"below). The red band starts at the PUE target {goal} (Ganzhou plan 003, (四)2)."
+            ),
             unit="none",
             decimals=2,
             thresholds=pue_thresholds,
