@@ -31,7 +31,7 @@ import psycopg
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from common import append_section, fresh_database
+from common import append_section, cpu_seconds, fresh_database, postgres_cpu_seconds
 
 from infrawatch.embedded import start_broker
 
@@ -62,27 +62,6 @@ def message_files(obs: list[dict[str, object]], per_message: int, publishers: in
         path.write_text("\n".join(lines[p::publishers]) + "\n")
         files.append(path)
     return files
-
-
-def cpu_seconds(pid: int) -> float:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, IndexError):
-        return 0.0
-
-
-def postgres_cpu_seconds() -> float:
-    """CPU seconds of every PostgreSQL server process on the machine (backends, WAL writer, checkpointer)."""
-    total = 0.0
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            text = stat.read_text()
-        except OSError:
-            continue
-        if "(postgres)" in text or "(postmaster)" in text:
-            total += cpu_seconds(int(stat.parent.name))
-    return total
 
 
 def stored(url: str) -> int:
@@ -158,7 +137,8 @@ def run_consumer(
     time.sleep(4)  # subscribed
     spy = None
     if profile is not None and kind == "infrawatch":  # py-spy samples every thread, as collapsed stacks
-        spy = subprocess.Popen(["py-spy", "record", "--threads", "--idle", "--rate", "200", "--format", "raw", "-o",
+        mode = "--gil" if os.environ.get("BENCH_PROFILE_MODE") == "gil" else "--idle"  # CPU, or also the waits
+        spy = subprocess.Popen(["py-spy", "record", "--threads", mode, "--rate", "200", "--format", "raw", "-o",
                                 str(profile / f"mqtt-{per_message}.txt"), "--pid", str(consumer.pid)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     files = message_files(observations(n), per_message, publishers, workdir)

@@ -57,6 +57,39 @@ def run_measured(cmd: list[str], env: dict[str, str] | None = None) -> dict[str,
     return {"wall_s": wall, "cpu_s": usage.ru_utime + usage.ru_stime, "peak_mb": usage.ru_maxrss / 1024}
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a running process has used so far (0 when it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError):
+        return 0.0
+
+
+def postgres_cpu_seconds() -> float:
+    """CPU seconds of the PostgreSQL servers on the machine: every live server process (backends, WAL writer,
+    checkpointer) plus, from each postmaster, what its exited children used (a client's backend ends with it)."""
+    total = 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            name, fields = stat.read_text().split(") ", 1)
+        except (OSError, ValueError):
+            continue
+        if not name.endswith("(postgres"):
+            continue
+        f = fields.split()
+        total += (int(f[11]) + int(f[12])) / tick
+        parent = Path(f"/proc/{f[1]}/comm")
+        try:
+            is_postmaster = parent.read_text().strip() != "postgres"
+        except OSError:
+            is_postmaster = True
+        if is_postmaster:  # exited backends' CPU, as the postmaster reaped them
+            total += (int(f[13]) + int(f[14])) / tick
+    return total
+
+
 def load_average() -> str:
     """The 1/5/15-minute load averages, to judge a figure taken on the shared machine."""
     one, five, fifteen = os.getloadavg()
