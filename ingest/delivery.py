@@ -68,7 +68,6 @@ class PreparedGroup:
     what maps each rejection back to its message."""
 
     operator: str | None
-    messages: list[PendingMessage]
     frame: pd.DataFrame
     upstream: list[Rejection]  # refused before validation ...
     owner: list[PendingMessage]  # ... and the message each belongs to
@@ -336,7 +335,7 @@ class Delivery:
             origin_arr = np.array(item_origin, dtype=object)[g_arr]
             index_arr = np.array(item_index, dtype=np.int64)[g_arr].astype(str).astype(object)
             frame["location"] = origin_arr + " index " + index_arr
-        prepared = PreparedGroup(operator, group, frame, upstream, owner, item_message, item_index)
+        prepared = PreparedGroup(operator, frame, upstream, owner, item_message, item_index)
         known = self.pipeline.cached_operators()
         if not len(frame) or all(op in known for op in frame["operator"].unique()):
             prepared.batch = self.pipeline.prepare(frame, upstream, known_operators=known)

@@ -2,9 +2,10 @@
 ingest pipeline committed (or quarantined) their observations.
 
 Threads: paho's network loop receives messages into a bounded queue; the main thread batches them (by size
-and by time) and hands each batch to `ingest.delivery.Delivery`, which stores, reports rejections on
-`infra/v1/{operator}/_rejects` and then acknowledges. The broker never has more than `receive_maximum`
-unacknowledged messages out to us, so a slow database slows intake instead of growing memory.
+and by time) and prepares each batch (`Delivery.prepare`: frames, validation, COPY text); the writer thread
+(`BatchWriter`) has `ingest.delivery.Delivery` store it, report rejections on `infra/v1/{operator}/_rejects`
+and then acknowledge, while the main thread prepares the next. The broker never has more than
+`receive_maximum` unacknowledged messages out to us, so a slow database slows intake instead of growing memory.
 """
 
 from __future__ import annotations
