@@ -6,6 +6,11 @@ and the CPU seconds of each process. Messages are pre-generated and replayed by 
 processes so the publisher is not the bottleneck. Appends to docs/benchmarks.md.
 
     uv run python bench/bench_mqtt.py [--single 100000] [--batched 1000000] [--naive 20000]
+
+Tuning and profiling (printed, not recorded): `--phases single,batched` runs a subset, `--consumer-args
+"--batch-size 20000"` passes options to the consumer, `--profile DIR` attaches py-spy to it (collapsed stacks
+in DIR/mqtt-N.txt; waits included, or only the thread holding the GIL with BENCH_PROFILE_MODE=gil), and
+BENCH_CONSUMER_LOG=FILE with BENCH_CONSUMER_LOG_LEVEL=DEBUG keeps its log (one line per stored batch).
 """
 
 from __future__ import annotations

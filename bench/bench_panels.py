@@ -1,10 +1,10 @@
 """Panel and API query latency (issue 10): p50/p95 of every Grafana panel query (as Grafana expands it) and of
 GET /v1/series and GET /v1/progress on a live `infrawatch serve --no-scheduler`, on a database holding one
 year of daily statistics for 11 cities × 5 operators and 90 days of 5-minute meter readings (facility and IT
-energy) for N data centres, after `refresh_rollups`. Creates and drops its own database. Appends to
-docs/benchmarks.md.
+energy) for N data centres, after `refresh_rollups`. Creates and drops its own database (`--keep` keeps it,
+`--reuse` measures a kept one again without loading). Appends to docs/benchmarks.md.
 
-    uv run python bench/bench_panels.py [--dcs 500] [--runs 20] [--no-record]
+    uv run python bench/bench_panels.py [--dcs 500] [--runs 20] [--keep] [--reuse] [--no-record]
 """
 
 from __future__ import annotations
