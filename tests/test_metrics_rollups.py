@@ -13,7 +13,7 @@ import pytest
 from ingest.pipeline import IngestPipeline
 from metrics import indicator_series, refresh_rollups
 from metrics.indicators import Scope
-from metrics.query import compute_series
+from metrics.query import compute_series, fetch_indicator_inputs
 from metrics.rollups import (
     change_reach,
     hourly_indicators,
@@ -322,3 +322,25 @@ def test_hourly_buckets_are_rebuilt_one_month_at_a_time_across_a_month_end(conn:
     assert got is not None and None not in got
     assert got == pytest.approx(raw(conn, "dc_pue", starts, "1h"))
     assert start_of_day(date(2023, 4, 1)) in starts
+
+
+def test_a_short_window_probes_the_meters_bases_and_answers_as_a_pass_over_the_whole_look_back(
+    conn: psycopg.Connection,
+) -> None:
+    push_meters(conn, d("2023-03-01"), d("2023-03-03"), seed=5)
+    # one more centre whose meters went silent at 18:00 on the 2nd, and one that read only once, long before
+    push(conn, "dc_energy_it_kwh", [(d("2023-03-02T10:00:00"), 360100, 10.0), (d("2023-03-02T18:00:00"), 360100, 90.0)],
+         "cmcc", "dc-silent")
+    push(conn, "dc_energy_total_kwh", [(d("2023-03-02T10:00:00"), 360100, 20.0), (d("2023-03-02T18:00:00"), 360100,
+         160.0)], "cmcc", "dc-silent")
+    starts = buckets(d("2023-03-02T20:00:00"), d("2023-03-03"), "1h")  # a live tail: four hours
+    for ind, operator in (("dc_pue", None), ("dc_pue", "cmcc"), ("dc_energy_total_kwh", None)):
+        scope = Scope(360000, operator)
+        short = compute_series(conn, ind, scope, starts, "1h")  # window of 4 h: bases probed per meter
+        # the same buckets from a fetch of more than a week (one pass over the look-back)
+        wide = fetch_indicator_inputs(conn, ind, scope, d("2023-02-20"), d("2023-03-03"))
+        assert compute_series(conn, ind, scope, starts, "1h", data=wide) == pytest.approx(short), (ind, operator)
+        assert all(v is not None for v in short)
+    # the bases are really there: each hour's energy is an increase from the reading before it
+    energy = compute_series(conn, "dc_energy_total_kwh", Scope(360000), starts, "1h")
+    assert all(v is not None and 0 < v < 3 * 12 * 90 for v in energy)
