@@ -170,16 +170,18 @@ def fetch_series(
                               last=True, tag="p")
             params["counters_p"] = counters
             bases = (
-                "SELECT w.metric, w.region, w.operator, w.entity, extract(epoch FROM b.ts)::float8 AS t, b.value"
-                f" FROM (SELECT DISTINCT metric, region, operator, entity FROM observation WHERE {where}"
-                " AND metric = ANY(%(counters_p)s) AND entity <> '' AND ts >= %(since)s AND ts < %(until)s) w"
-                " CROSS JOIN LATERAL (SELECT ts, value FROM observation o WHERE o.metric = w.metric"
-                " AND o.region = w.region AND o.operator = w.operator AND o.entity = w.entity"
+                "SELECT s.metric, s.region, s.operator, s.entity, extract(epoch FROM b.ts)::float8 AS t, b.value"
+                " FROM (SELECT DISTINCT metric, region, operator, entity FROM win"
+                " WHERE metric = ANY(%(counters_p)s) AND entity <> '') s"
+                " CROSS JOIN LATERAL (SELECT ts, value FROM observation o WHERE o.metric = s.metric"
+                " AND o.region = s.region AND o.operator = s.operator AND o.entity = s.entity"
                 " AND o.ts >= %(prior_since)s AND o.ts < %(since)s ORDER BY o.ts DESC LIMIT 1) b"
             )
-            prior = f"{prior} UNION ALL {bases}" if prior else bases
-        else:
-            prior = _edge_sql(metrics, where, params, "prior_since", "since", last=True, tag="p")
+            rest = f" UNION ALL {prior}" if prior else ""
+            # the window is read once: its rows, and the meters that read in it
+            sql = f"WITH win AS MATERIALIZED ({sql}) SELECT * FROM win UNION ALL {bases}{rest}"
+            return _grouped(conn, sql, params)
+        prior = _edge_sql(metrics, where, params, "prior_since", "since", last=True, tag="p")
         if prior:
             sql = f"{sql} UNION ALL {prior}"
     return _grouped(conn, sql, params)  # sorted per series in Python, not by the server
