@@ -235,8 +235,11 @@ def main() -> None:
             meters = load_meters(conn, args.dcs, end - timedelta(days=args.days), end)
             timings["meters"] = time.perf_counter() - t
             print(f"loaded {daily:,} daily and {meters:,} meter observations", flush=True)
-            conn.execute("ANALYZE")
             conn.commit()
+            # what autovacuum does after such a load: statistics, and the time index's block ranges summarized
+            # (a range not yet summarized matches every query on ts)
+            with psycopg.connect(url, autocommit=True) as maintenance:
+                maintenance.execute("VACUUM (ANALYZE)")
         t = time.perf_counter()
         rollups = metrics.refresh_rollups(conn)
         timings["rollups"] = time.perf_counter() - t
