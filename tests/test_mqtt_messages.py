@@ -7,13 +7,15 @@ import base64
 import hashlib
 import json
 import threading
+import time
 
 import pytest
 
-from collectors.mqtt.collector import BatchWriter, IntakeQueue, next_batch, topic_text
+from collectors.mqtt.collector import IntakeQueue, next_batch, topic_text
 from collectors.mqtt.messages import MAX_PAYLOAD_BYTES, reject_reports, subscription, to_pending
 from collectors.mqtt.passwd import mosquitto_hash, set_password, verify
-from ingest.delivery import PendingMessage, PreparedDelivery
+from ingest.ahead import read_ahead
+from ingest.delivery import PendingMessage
 from ingest.report import Rejection
 
 ITEM = {"ts": "2024-01-31T00:00:00+08:00", "region": "360100", "value": 5}
@@ -176,44 +178,39 @@ def test_cli_offers_ingest_mqtt_and_mqtt_passwd():
     assert "not a valid operator id" in refused.output
 
 
-def _messages(name: str) -> PreparedDelivery:
-    return PreparedDelivery([PendingMessage(name, "cmcc", "bs5g_total", items=[{}])], {})
+def test_read_ahead_yields_in_order_what_its_own_thread_produced():
+    def produce():
+        for name in ("a", "b", "c"):
+            yield name, threading.current_thread().name
+
+    got = list(read_ahead(produce(), name="mqtt-prepare"))
+    assert got == [("a", "mqtt-prepare"), ("b", "mqtt-prepare"), ("c", "mqtt-prepare")]
 
 
-def test_batch_writer_stores_in_order_on_its_own_thread():
-    stored: list[tuple[str, str]] = []
-    writer = BatchWriter(lambda p: stored.append((p.messages[0].origin, threading.current_thread().name)) or 1)
-    for name in ("a", "b", "c"):
-        writer.put(_messages(name))
-    assert writer.close() == []
-    assert stored == [("a", "ingest-writer"), ("b", "ingest-writer"), ("c", "ingest-writer")]
+def test_read_ahead_stops_producing_once_the_consumer_leaves():
+    produced: list[int] = []
+
+    def produce():
+        for i in range(100):
+            produced.append(i)
+            yield i
+
+    ahead = read_ahead(produce(), depth=1)
+    assert next(ahead) == 0
+    ahead.close()  # the consumer gave up (database unreachable during shutdown)
+    time.sleep(0.5)
+    assert len(produced) <= 3  # the item handed over, at most one waiting and one being offered
 
 
-def test_batch_writer_leaves_the_rest_unacknowledged_once_it_gave_up():
-    calls: list[str] = []
-
-    def store(p: PreparedDelivery) -> object:
-        calls.append(p.messages[0].origin)
-        return None  # gave up (database unreachable during shutdown)
-
-    writer = BatchWriter(store)
-    writer.put(_messages("a"))
-    writer.put(_messages("b"))
-    left = writer.close()
-    assert calls == ["a"]
-    assert [m.origin for m in left] == ["a", "b"]
-    assert writer.gave_up
-
-
-def test_batch_writer_hands_a_storing_error_to_the_caller():
-    def store(p: PreparedDelivery) -> object:
+def test_read_ahead_hands_a_producing_error_to_the_consumer():
+    def produce():
+        yield "a"
         raise RuntimeError("disk on fire")
 
-    writer = BatchWriter(store)
-    writer.put(_messages("a"))
+    ahead = read_ahead(produce())
+    assert next(ahead) == "a"
     with pytest.raises(RuntimeError, match="disk on fire"):
-        writer.close()
-    assert [m.origin for m in writer.close(raise_error=False)] == ["a"]
+        next(ahead)
 
 
 def test_a_topic_that_is_not_utf8_is_named_by_its_repr_and_refused():

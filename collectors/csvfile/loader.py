@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import queue
-import threading
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -15,6 +13,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 
 from collectors.csvfile.reader import detect_layout, iter_raw_frames, read_header, scan_file
+from ingest.ahead import read_ahead
 from ingest.pipeline import IngestPipeline, PreparedBatch
 from ingest.report import Rejection
 from ingest.validate import TimestampRule
@@ -47,41 +46,6 @@ class UploadReport:
     @property
     def unchanged(self) -> bool:
         return self.accepted == 0 and self.revised == 0
-
-
-def read_ahead(items: Iterator[Any], depth: int = 1) -> Iterator[Any]:
-    """Yield from `items`, producing up to `depth` ahead in a thread; errors re-raise in the consumer."""
-    slots: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def produce() -> None:
-        try:
-            for item in items:
-                while not stop.is_set():
-                    try:
-                        slots.put(("item", item), timeout=0.2)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            slots.put(("end", None))
-        except BaseException as exc:  # handed to the consumer
-            slots.put(("error", exc))
-
-    worker = threading.Thread(target=produce, name="csv-read-ahead", daemon=True)
-    worker.start()
-    try:
-        while True:
-            kind, value = slots.get()
-            if kind == "end":
-                return
-            if kind == "error":
-                raise value
-            yield value
-    finally:
-        stop.set()
-        worker.join(timeout=5)
 
 
 def _error_entry(r: Rejection, wide: bool) -> dict[str, Any]:
@@ -151,7 +115,7 @@ def load_csv(
                 del frame
                 yield None, [], rows, ready
 
-    for frame, rejections, rows, ready in read_ahead(prepared()):
+    for frame, rejections, rows, ready in read_ahead(prepared(), name="csv-read-ahead"):
         report.rows += rows
         if ready is None:
             assert frame is not None

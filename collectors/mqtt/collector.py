@@ -1,10 +1,10 @@
 """The MQTT ingest service: a persistent MQTT 5 session whose QoS 1 messages are acknowledged only after the
 ingest pipeline committed (or quarantined) their observations.
 
-Threads: paho's network loop receives messages into a bounded queue; the main thread batches them (by size
-and by time) and prepares each batch (`Delivery.prepare`: frames, validation, COPY text); the writer thread
-(`BatchWriter`) has `ingest.delivery.Delivery` store it, report rejections on `infra/v1/{operator}/_rejects`
-and then acknowledge, while the main thread prepares the next. The broker never has more than
+Threads: paho's network loop receives messages into a bounded queue; a preparing thread (`read_ahead`)
+batches them (by size and by time) and prepares each batch (`Delivery.prepare`: frames, validation, COPY
+text); the main thread has `ingest.delivery.Delivery` store it, report rejections on
+`infra/v1/{operator}/_rejects` and then acknowledge, while the next batch is prepared. The broker never has more than
 `receive_maximum` unacknowledged messages out to us, so a slow database slows intake instead of growing memory.
 """
 
@@ -13,13 +13,12 @@ from __future__ import annotations
 import gc
 import json
 import logging
-import queue
 import signal
 import struct
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import lru_cache, partial
 from types import FrameType
@@ -35,6 +34,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 from collectors.mqtt.messages import raw_payload_text, reject_reports, rejects_topic, subscription, to_pending
 from infrawatch.settings import MqttEndpoint
 from ingest import telemetry
+from ingest.ahead import read_ahead
 from ingest.delivery import Delivery, PendingMessage, PreparedDelivery
 from ingest.report import BatchReport, Rejection
 
@@ -224,60 +224,6 @@ class IntakeQueue:
         return len(self._items)
 
 
-class BatchWriter:
-    """Stores prepared batches on its own thread, in order, while the caller prepares the next one: Python's
-    validation of batch N+1 overlaps PostgreSQL's work on batch N. One batch waits at most; `put` blocks
-    beyond that, so intake still slows down to the database's pace. An error in storing stops the service
-    (re-raised by the next `put` or by `close`), as it would without the thread."""
-
-    def __init__(self, store: Callable[[PreparedDelivery], object]) -> None:
-        self._store = store
-        self._queue: queue.Queue[PreparedDelivery | None] = queue.Queue(maxsize=1)
-        self._left: list[PendingMessage] = []  # messages of batches given up on (shutdown, database down)
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name="ingest-writer", daemon=True)
-        self._thread.start()
-
-    @property
-    def gave_up(self) -> bool:
-        return bool(self._left)
-
-    def put(self, prepared: PreparedDelivery) -> None:
-        while True:
-            self._raise_error()
-            try:
-                self._queue.put(prepared, timeout=0.5)
-                return
-            except queue.Full:
-                continue
-
-    def close(self, raise_error: bool = True) -> list[PendingMessage]:
-        """Wait for the queued batches; returns the messages left unacknowledged."""
-        if self._thread.is_alive():
-            self._queue.put(None)
-            self._thread.join()
-        if raise_error:
-            self._raise_error()
-        return self._left
-
-    def _raise_error(self) -> None:
-        if self._error is not None:
-            error, self._error = self._error, None
-            raise error
-
-    def _run(self) -> None:
-        while (prepared := self._queue.get()) is not None:
-            if self._left or self._error is not None:  # given up or failed: the rest stays unacknowledged too
-                self._left.extend(prepared.messages)
-                continue
-            try:
-                if self._store(prepared) is None:  # gave up on an unreachable database during shutdown
-                    self._left.extend(prepared.messages)
-            except BaseException as exc:
-                self._error = exc
-                self._left.extend(prepared.messages)
-
-
 def next_batch(
     queue: IntakeQueue, max_observations: int, interval_s: float, clock: Callable[[], float] = time.monotonic
 ) -> list[PendingMessage]:
@@ -357,21 +303,15 @@ class MqttCollector:
             self.client.connect_async(self.endpoint.host, self.endpoint.port, keepalive=c.keepalive_s)
         _tune_garbage_collector()
         self.client.loop_start()
-        writer = BatchWriter(self._deliver)
+        left: list[PendingMessage] = []
+        prepared = read_ahead(self._prepared_batches(), name="mqtt-prepare")
         try:
-            while not self._stop.is_set():
-                batch = next_batch(self.queue, c.batch_observations, c.batch_interval_s)
-                if batch:
-                    writer.put(self.delivery.prepare(batch))
-            # Stop taking messages (on_message now leaves them to the broker), flush what was received.
-            while not writer.gave_up:
-                batch = next_batch(self.queue, c.batch_observations, 0.0)
-                if not batch:
+            for batch in prepared:
+                if self._deliver(batch) is None:  # gave up on an unreachable database during shutdown
+                    left = batch.messages
                     break
-                writer.put(self.delivery.prepare(batch))
-            writer.close()  # raises what failed in storing
         finally:
-            left = writer.close(raise_error=False)
+            prepared.close()
             self.delivery.close()
             if self.client.is_connected():
                 self._disconnected.clear()
@@ -382,6 +322,18 @@ class MqttCollector:
                 "mqtt ingest stopped",
                 extra={"event": "mqtt.stopped", "unacknowledged_left": len(left) + len(self.queue)},
             )
+
+    def _prepared_batches(self) -> Iterator[PreparedDelivery]:
+        """Batches from the intake queue, prepared for storing (`read_ahead` runs this a batch ahead of the
+        storing, in its own thread). After stop() on_message leaves new messages to the broker and this
+        flushes what was received."""
+        c = self.config
+        while not self._stop.is_set():
+            batch = next_batch(self.queue, c.batch_observations, c.batch_interval_s)
+            if batch:
+                yield self.delivery.prepare(batch)
+        while batch := next_batch(self.queue, c.batch_observations, 0.0):
+            yield self.delivery.prepare(batch)
 
     def stop(self) -> None:
         if not self._stop.is_set():
