@@ -101,6 +101,18 @@ def pue_goal(targets_file: Path | None = None) -> float:
     return DEFAULT_PUE_GOAL
 
 
+def _percent_gauge(column: str) -> Json:
+    """A table column of percentages (0–100) drawn as a gauge in its cell."""
+    return {
+        "matcher": {"id": "byName", "options": column},
+        "properties": [
+            {"id": "unit", "value": "percent"},
+            {"id": "custom.cellOptions", "value": {"type": "gauge", "mode": "basic"}},
+            {"id": "max", "value": 100},
+        ],
+    }
+
+
 def _links() -> list[Json]:
     return [dashboard_link("infrawatch boards", TAG)]
 
@@ -316,16 +328,7 @@ def plan_targets_board() -> Json:
             height=10,
             description="The cities and operators contributing most to the shortfall against expected.",
             decimals=1,
-            overrides=[
-                {
-                    "matcher": {"id": "byName", "options": "Share of shortfall"},
-                    "properties": [
-                        {"id": "unit", "value": "percent"},
-                        {"id": "custom.cellOptions", "value": {"type": "gauge", "mode": "basic"}},
-                        {"id": "max", "value": 100},
-                    ],
-                }
-            ],
+            overrides=[_percent_gauge("Share of shortfall")],
         )
     )
     return b.to_json()
@@ -536,16 +539,7 @@ def _contribution_board(by: str) -> Json:
             height=10,
             description="For counts and volumes the share of the total; for ratios (shares, PUE) compare values only.",
             decimals=2,
-            overrides=[
-                {
-                    "matcher": {"id": "byName", "options": "Share"},
-                    "properties": [
-                        {"id": "unit", "value": "percent"},
-                        {"id": "custom.cellOptions", "value": {"type": "gauge", "mode": "basic"}},
-                        {"id": "max", "value": 100},
-                    ],
-                }
-            ],
+            overrides=[_percent_gauge("Share")],
         )
     )
     b.add(

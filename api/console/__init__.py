@@ -88,6 +88,11 @@ def _board_gate(request: Request, who: Principal | None) -> Response | None:
     return None if auth.boards_public(request) else _gate(request, who, auth.BOARD_ROLES)
 
 
+def _scoped_gate(request: Request, who: Principal | None) -> Response | None:
+    """Pages every key may see, an operator key scoped to its own operator (alerts, feeds)."""
+    return None if auth.boards_public(request) or who is not None else _to_signin(request)
+
+
 def _as_of(text: str | None) -> Any:
     return parse_as_of(text) if text else None
 
@@ -133,8 +138,8 @@ def target_page(request: Request, target_id: str, as_of: str | None = Query(None
 @router.get("/alerts")
 def alerts_page(request: Request) -> Response:
     who = auth.signed_in(request)
-    if not auth.boards_public(request) and who is None:
-        return _to_signin(request)
+    if (refused := _scoped_gate(request, who)) is not None:
+        return refused
     with database(request).connection() as conn:
         firing, recent = queries.alerts_view(conn, _scope(who))
     return _page(request, "alerts.html", who, firing=firing, recent=recent)
@@ -143,8 +148,8 @@ def alerts_page(request: Request) -> Response:
 @router.get("/feeds")
 def feeds_page(request: Request) -> Response:
     who = auth.signed_in(request)
-    if not auth.boards_public(request) and who is None:
-        return _to_signin(request)
+    if (refused := _scoped_gate(request, who)) is not None:
+        return refused
     with database(request).connection() as conn:
         grid, stale = queries.feeds_view(conn, _scope(who))
     return _page(request, "feeds.html", who, grid=grid, stale=stale)
