@@ -115,7 +115,7 @@ def create_app(
         openapi_url="/openapi.json",
     )
     app.state.settings = settings
-    app.state.db = Database(url, timeout=db_timeout)
+    app.state.db = Database(url, timeout=db_timeout, read_url=settings.database_read_url or None)
     app.state.limits = limits or Limits()
     app.state.pipeline = IngestPipeline()
     install_error_handlers(app)

@@ -33,32 +33,52 @@ class Limits:
 
 
 class Database:
-    """The API's connection pool. Connections are checked before use, so a restarted database is
-    picked up again without restarting the API; a wait longer than `timeout` answers 503."""
+    """The API's connection pools. Connections are checked before use, so a restarted database is picked
+    up again without restarting the API; a wait longer than `timeout` answers 503. Reads that change
+    nothing (series, progress, freshness, the console's boards) may go to a hot standby (`read_url`);
+    without one they use the primary's pool."""
 
-    def __init__(self, url: str, *, timeout: float = 5.0, max_size: int = 8) -> None:
+    def __init__(self, url: str, *, timeout: float = 5.0, max_size: int = 8, read_url: str | None = None) -> None:
         self.url = url
+        self.read_url = read_url if read_url and read_url != url else None
         self.timeout = timeout
         self.max_size = max_size
         self.pool: ConnectionPool | None = None
+        self.read_pool: ConnectionPool | None = None
 
     def open(self) -> ConnectionPool:
         if self.pool is None:
             self.pool = open_pool(self.url, min_size=1, max_size=self.max_size, name="infrawatch-api")
         return self.pool
 
+    def open_read(self) -> ConnectionPool:
+        if self.read_url is None:
+            return self.open()
+        if self.read_pool is None:
+            self.read_pool = open_pool(self.read_url, min_size=1, max_size=self.max_size, name="infrawatch-api-read")
+        return self.read_pool
+
     def close(self) -> None:
-        if self.pool is not None:
-            self.pool.close()
-            self.pool = None
+        for pool in (self.pool, self.read_pool):
+            if pool is not None:
+                pool.close()
+        self.pool = self.read_pool = None
 
     @contextmanager
     def connection(self, timeout: float | None = None) -> Iterator[psycopg.Connection]:
-        """A pooled connection for one unit of work, committed when the work returns normally."""
+        """A pooled connection to the primary for one unit of work, committed when the work returns normally."""
         with self.open().connection(timeout=self.timeout if timeout is None else timeout) as conn:
             yield conn
             if conn.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS:
                 conn.commit()
+
+    @contextmanager
+    def read_connection(self, timeout: float | None = None) -> Iterator[psycopg.Connection]:
+        """A pooled connection for reads only: the standby's when one is configured, else the primary's."""
+        with self.open_read().connection(timeout=self.timeout if timeout is None else timeout) as conn:
+            yield conn
+            if conn.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS:
+                conn.rollback()
 
 
 def database(request: Request) -> Database:
@@ -69,6 +89,12 @@ def database(request: Request) -> Database:
 def db_conn(request: Request) -> Iterator[psycopg.Connection]:
     """A connection for the request's one call into metrics/, ingest/ or alerts/."""
     with database(request).connection() as conn:
+        yield conn
+
+
+def db_read_conn(request: Request) -> Iterator[psycopg.Connection]:
+    """A read-only connection for the request (a hot standby's where INFRAWATCH_DATABASE_READ_URL is set)."""
+    with database(request).read_connection() as conn:
         yield conn
 
 

@@ -16,6 +16,18 @@ def ping_database(conn: psycopg.Connection) -> None:
     conn.rollback()
 
 
+def replica_lag_seconds(conn: psycopg.Connection) -> float | None:
+    """How far a hot standby's replay trails the primary's last commit (seconds); None on a primary.
+    An idle primary makes this grow although nothing is missing: it is the age of the last replayed commit."""
+    row = conn.execute(
+        "SELECT pg_is_in_recovery(), EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp())::float8"
+    ).fetchone()
+    conn.rollback()
+    if row is None or not row[0]:
+        return None
+    return float(row[1]) if row[1] is not None else 0.0
+
+
 def _connect_packet(client_id: str, username: str | None, password: str | None) -> bytes:
     """An MQTT 3.1.1 CONNECT packet (clean session, keep-alive 10 s)."""
 

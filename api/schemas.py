@@ -228,3 +228,5 @@ class Readiness(BaseModel):
     ready: bool
     database: str
     broker: str
+    #: "not configured", "ok (replay lag 0.4 s)" or "unreachable: …" for INFRAWATCH_DATABASE_READ_URL
+    read_replica: str = "not configured"

@@ -7,7 +7,7 @@ import logging
 import time
 from typing import Any
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ingest import telemetry
@@ -32,6 +32,9 @@ EVALUATION_SECONDS = Histogram(
     buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
 UPLOAD_BYTES = Counter("infrawatch_http_upload_bytes_total", "Bytes of CSV received through POST /v1/uploads")
+READ_REPLICA_LAG = Gauge(
+    "infrawatch_read_replica_lag_seconds", "Age of the last commit the read replica replayed, seen at /readyz"
+)
 
 #: The `source` label of HTTP-ingested observations in the ingest figures (infrawatch_ingest_*).
 INGEST_SOURCE = "api"

@@ -35,6 +35,10 @@ class Settings(BaseSettings):
         default="",
         description="PostgreSQL URL; empty means the embedded PostgreSQL under data_dir",
     )
+    database_read_url: str = Field(
+        default="",
+        description="a hot standby of the database for reads (series, progress, boards); empty means the primary",
+    )
     mqtt_url: str = Field(default="mqtt://127.0.0.1:1883", description="mqtt://user:pass@host:port")
     #: "5", or "3.1.1" for a broker without MQTT 5 (the embedded amqtt fallback)
     mqtt_protocol: Literal["5", "3.1.1"] = "5"

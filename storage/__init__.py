@@ -1,6 +1,6 @@
 """Storage: PostgreSQL connections, versioned schema migrations and partition maintenance."""
 
-from storage.db import connect, database_url, open_pool
+from storage.db import connect, database_url, open_pool, read_database_url
 from storage.migrate import SchemaBehind, check_schema, upgrade
 
-__all__ = ["SchemaBehind", "check_schema", "connect", "database_url", "open_pool", "upgrade"]
+__all__ = ["SchemaBehind", "check_schema", "connect", "database_url", "open_pool", "read_database_url", "upgrade"]

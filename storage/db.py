@@ -18,6 +18,12 @@ def database_url(settings: Settings | None = None) -> str:
     return embedded_postgres_url(settings.data_dir)
 
 
+def read_database_url(settings: Settings | None = None) -> str:
+    """Where reads go: INFRAWATCH_DATABASE_READ_URL (a hot standby), else the primary of database_url()."""
+    settings = settings or get_settings()
+    return settings.database_read_url or database_url(settings)
+
+
 def connect(url: str | None = None, *, autocommit: bool = False) -> psycopg.Connection:
     return psycopg.connect(url or database_url(), autocommit=autocommit, application_name="infrawatch")
 

@@ -292,3 +292,62 @@ def test_the_init_script_creates_a_read_only_login_for_grafana(db_url: str) -> N
     finally:
         with psycopg.connect(db_url, autocommit=True) as admin:
             admin.execute(f'DROP ROLE IF EXISTS "{reader}"')
+
+
+# -- scale-out: a hot standby for reads, an EMQX cluster as the broker tier ----------------------------------
+
+
+def test_reads_and_grafana_go_to_a_hot_standby_of_the_primary() -> None:
+    env = env_example()
+    replica = SERVICES["timescaledb-replica"]
+    assert replica["image"] == SERVICES["timescaledb"]["image"], "a standby runs the primary's exact build"
+    assert _depends(replica)["timescaledb"]["condition"] == "service_healthy"
+    script = (ROOT / "deploy" / "postgres" / "replica-entrypoint.sh").read_text(encoding="utf-8")
+    assert "pg_basebackup" in script and " -R " in script and "hot_standby=on" in script
+    primary_init = (ROOT / "deploy" / "postgres" / "20-replication.sh").read_text(encoding="utf-8")
+    assert "REPLICATION LOGIN" in primary_init and "host replication replicator" in primary_init
+    assert any("20-replication.sh:/docker-entrypoint-initdb.d/" in v for v in SERVICES["timescaledb"]["volumes"])
+
+    api = SERVICES["api"]
+    read = conninfo_to_dict(interpolate(api["environment"]["INFRAWATCH_DATABASE_READ_URL"], env))
+    write = conninfo_to_dict(interpolate(api["environment"]["INFRAWATCH_DATABASE_URL"], env))
+    assert (read["host"], write["host"]) == ("timescaledb-replica", "timescaledb")
+    assert (read["dbname"], read["user"]) == (write["dbname"], write["user"])
+    assert _depends(api)["timescaledb-replica"]["condition"] == "service_healthy"
+    grafana = SERVICES["grafana"]
+    assert grafana["environment"]["INFRAWATCH_GRAFANA_DB_HOST"] == "timescaledb-replica:5432"
+    assert _depends(grafana)["timescaledb-replica"]["condition"] == "service_healthy"
+    # the writers never read from the standby
+    for name in ("migrate", "ingest-1", "ingest-2"):
+        assert "INFRAWATCH_DATABASE_READ_URL" not in (SERVICES[name].get("environment") or {}), name
+
+
+def test_the_emqx_profile_is_a_two_node_cluster_with_auth_acl_and_durable_sessions() -> None:
+    nodes = {n: s for n, s in SERVICES.items() if s.get("image", "").startswith("emqx/emqx:")}
+    assert sorted(nodes) == ["emqx-1", "emqx-2"]
+    names = set()
+    for name, node in nodes.items():
+        assert node["profiles"] == ["emqx"], name
+        env = node["environment"]
+        names.add(env["EMQX_NODE__NAME"])
+        assert env["EMQX_CLUSTER__DISCOVERY_STRATEGY"] == "static"
+        seeds = {s.strip() for s in env["EMQX_CLUSTER__STATIC__SEEDS"].strip("[]").split(",")}
+        assert seeds == {"emqx@emqx-1.infrawatch", "emqx@emqx-2.infrawatch"}
+        assert env["EMQX_NODE__COOKIE"].startswith("${EMQX_NODE_COOKIE:?")
+        assert "./deploy/emqx/acl.conf:/opt/emqx/etc/acl.conf:ro" in node["volumes"]
+        assert _depends(node)["emqx-users"]["condition"] == "service_completed_successfully"
+    assert names == {"emqx@emqx-1.infrawatch", "emqx@emqx-2.infrawatch"}
+    hocon = (ROOT / "deploy" / "emqx" / "base.hocon").read_text(encoding="utf-8")
+    assert re.search(r"durable_sessions\s*\{\s*enable\s*=\s*true", hocon)
+    assert "no_match = deny" in hocon and "backend = built_in_database" in hocon
+    # the ACL says what deploy/mosquitto/acl says: an operator publishes only under its own prefix,
+    # reads only its own rejections, and everything else is denied
+    rules = [r.strip() for r in (ROOT / "deploy" / "emqx" / "acl.conf").read_text().split(".\n") if r.strip()]
+    rules = [r for r in rules if not r.startswith("%%")] or rules
+    body = "\n".join(line for line in "\n".join(rules).splitlines() if not line.startswith("%%"))
+    assert '{allow, all, publish, ["infra/v1/${username}/+"]}' in body
+    assert '{allow, all, subscribe, ["infra/v1/${username}/_rejects"]}' in body
+    assert '{deny, all, publish, ["infra/v1/${username}/_rejects"]}' in body
+    assert body.rstrip().rstrip(".").endswith("{deny, all}")
+    users = " ".join(SERVICES["emqx-users"]["command"])
+    assert "MQTT_OPERATOR_PASSWORDS" in users and "MQTT_INGEST_PASSWORD" in users

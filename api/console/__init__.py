@@ -114,7 +114,7 @@ def overview_page(request: Request, as_of: str | None = Query(None, max_length=4
         at = _as_of(as_of)
     except ValueError:
         return _message(request, who, 422, "Bad date", f"as_of={as_of!r} is not a date; use YYYY-MM-DD.")
-    with database(request).connection() as conn:
+    with database(request).read_connection() as conn:
         cards = queries.overview(conn, at)
     return _page(request, "overview.html", who, cards=cards, as_of=as_of)
 
@@ -128,7 +128,7 @@ def target_page(request: Request, target_id: str, as_of: str | None = Query(None
         at = _as_of(as_of)
     except ValueError:
         return _message(request, who, 422, "Bad date", f"as_of={as_of!r} is not a date; use YYYY-MM-DD.")
-    with database(request).connection() as conn:
+    with database(request).read_connection() as conn:
         detail = queries.target_detail(conn, target_id, at)
     if detail is None:
         return _message(request, who, 404, "No such target", f"There is no target {target_id!r}; see the overview.")
@@ -150,7 +150,7 @@ def feeds_page(request: Request) -> Response:
     who = auth.signed_in(request)
     if (refused := _scoped_gate(request, who)) is not None:
         return refused
-    with database(request).connection() as conn:
+    with database(request).read_connection() as conn:
         grid, stale = queries.feeds_view(conn, _scope(who))
     return _page(request, "feeds.html", who, grid=grid, stale=stale)
 

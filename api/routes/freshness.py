@@ -6,7 +6,7 @@ import psycopg
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 
-from api.deps import ANY_KEY, db_conn, operator_scope
+from api.deps import ANY_KEY, db_read_conn, operator_scope
 from api.errors import responses
 from api.keys import Principal
 from api.schemas import OPERATOR_PATTERN
@@ -25,7 +25,7 @@ class FreshnessList(BaseModel):
 def get_freshness(
     operator: str | None = Query(None, pattern=OPERATOR_PATTERN, description="one operator; default all"),
     principal: Principal = Depends(ANY_KEY),
-    conn: psycopg.Connection = Depends(db_conn),
+    conn: psycopg.Connection = Depends(db_read_conn),
 ) -> FreshnessList:
     """Operator keys see only their own operator's feeds."""
     return FreshnessList(feeds=feed_freshness(conn, operator=operator_scope(principal, operator)))

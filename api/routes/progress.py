@@ -6,7 +6,7 @@ import psycopg
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel
 
-from api.deps import READER, db_conn
+from api.deps import READER, db_read_conn
 from api.errors import responses
 from api.keys import Principal
 from api.telemetry import EVALUATION_SECONDS
@@ -22,7 +22,7 @@ class ProgressList(BaseModel):
 @router.get(
     "/progress", response_model=ProgressList, responses=responses(401, 403, 503), summary="Progress of active targets"
 )
-def get_progress(principal: Principal = Depends(READER), conn: psycopg.Connection = Depends(db_conn)) -> ProgressList:
+def get_progress(principal: Principal = Depends(READER), conn: psycopg.Connection = Depends(db_read_conn)) -> ProgressList:
     """Evaluated now (contract §8). Viewer and admin keys: progress sums every operator's data."""
     with EVALUATION_SECONDS.time():
         return ProgressList(progress=evaluate_targets(conn))

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import psycopg
 from fastapi import APIRouter, Depends, Query
 
-from api.deps import ANY_KEY, db_conn, operator_scope
+from api.deps import ANY_KEY, db_read_conn, operator_scope
 from api.errors import responses
 from api.keys import Principal
 from api.schemas import (
@@ -34,7 +34,7 @@ def get_series(
     end: datetime | None = Query(None, description="RFC 3339; default now"),
     interval: Interval = Query("1d"),
     principal: Principal = Depends(ANY_KEY),
-    conn: psycopg.Connection = Depends(db_conn),
+    conn: psycopg.Connection = Depends(db_read_conn),
 ) -> SeriesOut:
     """Buckets start in Asia/Shanghai: gauges at each bucket's end, volumes and ratios within each bucket,
     increase indicators (bs5g_new) since `start`. Operator keys read only their own operator."""

@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends, Path, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
-from api.deps import ADMIN, READER, db_conn
+from api.deps import ADMIN, READER, db_conn, db_read_conn
 from api.errors import ApiError, responses
 from api.keys import Principal
 from api.schemas import TARGET_ID_PATTERN
@@ -40,7 +40,7 @@ def _progress_by_id(conn: psycopg.Connection, targets: list[Target]) -> dict[str
 def get_targets(
     include_retired: bool = Query(False, description="also list retired targets"),
     principal: Principal = Depends(READER),
-    conn: psycopg.Connection = Depends(db_conn),
+    conn: psycopg.Connection = Depends(db_read_conn),
 ) -> TargetList:
     """Every target with its progress now (retired ones have none). Viewer and admin keys."""
     targets = list_targets(conn, include_retired=include_retired)
@@ -52,7 +52,7 @@ def get_targets(
     "/targets/{target_id}", response_model=TargetOut, responses=responses(401, 403, 404, 422, 503), summary="A target"
 )
 def get_one_target(
-    target_id: str = TargetId, principal: Principal = Depends(READER), conn: psycopg.Connection = Depends(db_conn)
+    target_id: str = TargetId, principal: Principal = Depends(READER), conn: psycopg.Connection = Depends(db_read_conn)
 ) -> TargetOut:
     target = get_target(conn, target_id)
     if target is None:
