@@ -1,7 +1,10 @@
 """MQTT → database end to end, side by side in one run (issue 10): observations per second stored by
 `infrawatch ingest mqtt` (QoS 1, acknowledgement after commit) for 1 and 100 observations per message,
-against (a) a naive consumer (one INSERT per observation, a commit per message) and (b) the ceiling: the same
-rows COPYed into the same table with the same indexes, no MQTT. Also publish-to-commit latency (p50, p99)
+against (a) a naive consumer (one INSERT per observation, a commit per message), (b) a competent peer: a
+Node-RED flow (mqtt in → join of 2,000 rows → a pg Pool running INSERT … SELECT FROM unnest(…) ON CONFLICT
+DO NOTHING; it acknowledges before it writes and validates nothing), installed from npm into
+bench/nodered/node_modules on first use, and (c) the ceiling: the same rows COPYed into the same table with
+the same indexes, no MQTT. Also publish-to-commit latency (p50, p99)
 and the CPU seconds of each process. Messages are pre-generated and replayed by several `mosquitto_pub -l`
 processes so the publisher is not the bottleneck. Appends to docs/benchmarks.md.
 
@@ -38,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from common import append_section, cpu_seconds, fresh_database, postgres_cpu_seconds
 
-from infrawatch.embedded import start_broker
+from infrawatch.embedded import free_port, start_broker
 
 CITIES = [360100, 360200, 360300, 360400, 360500, 360600, 360700, 360800, 360900, 361000, 361100]
 TOPIC = "infra/v1/cmcc/dc_energy_total_kwh"
@@ -131,7 +134,9 @@ def run_consumer(
     broker, port = start_broker(workdir / f"broker-{kind}-{per_message}")
     env = {**os.environ, "INFRAWATCH_DATABASE_URL": url, "INFRAWATCH_MQTT_URL": f"mqtt://127.0.0.1:{port}",
            "INFRAWATCH_LOG_LEVEL": os.environ.get("BENCH_CONSUMER_LOG_LEVEL", "WARNING")}
-    if kind == "infrawatch":
+    if kind == "nodered":
+        consumer = start_nodered(workdir / f"nodered-{per_message}", url, port)
+    elif kind == "infrawatch":
         consumer = subprocess.Popen([sys.executable, "-m", "collectors.mqtt", "ingest", "mqtt", "--client-id",
                                      "bench-ingest", *(consumer_args or [])], env=env,
                                     stderr=open(os.environ["BENCH_CONSUMER_LOG"], "ab")  # noqa: SIM115
@@ -184,6 +189,33 @@ def run_consumer(
     return result
 
 
+NODERED = Path(__file__).resolve().parent / "nodered"
+
+
+def start_nodered(userdir: Path, url: str, port: int) -> subprocess.Popen[bytes]:
+    """The Node-RED peer on this run's broker and database (npm-installed into bench/nodered on first use)."""
+    red = NODERED / "node_modules" / "node-red" / "red.js"
+    if not red.exists():
+        print("installing Node-RED and pg from npm into bench/nodered (once) …", flush=True)
+        subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--omit=dev", "--prefix", str(NODERED)],
+                       check=True, stdout=subprocess.DEVNULL)
+    userdir.mkdir(parents=True, exist_ok=True)
+    for name in ("settings.js", "flows.json"):
+        shutil.copy(NODERED / name, userdir / name)
+    with psycopg.connect(url) as conn:  # the same monthly partitions infrawatch would make before writing
+        conn.execute("SELECT iw_ensure_partitions(%s, %s)", (START, START + timedelta(days=400)))
+        conn.commit()
+    from psycopg.conninfo import conninfo_to_dict
+
+    params = conninfo_to_dict(url)
+    pg_url = (f"postgresql://{params.get('user', 'postgres')}@{params.get('host', '127.0.0.1')}:"
+              f"{params.get('port', 5432)}/{params['dbname']}")
+    env = {**os.environ, "NODE_PATH": str(NODERED / "node_modules"), "NODERED_DATABASE_URL": pg_url,
+           "NODERED_MQTT_PORT": str(port), "NODERED_PORT": str(free_port())}
+    return subprocess.Popen(["node", str(red), "--userDir", str(userdir), "--settings", str(userdir / "settings.js")],
+                            env=env, stdout=open(userdir / "node-red.log", "ab"), stderr=subprocess.STDOUT)
+
+
 def run_ceiling(n: int) -> dict[str, float]:
     """The same rows COPYed straight into `observation` (same table, same indexes), no MQTT."""
     url = fresh_database("iw_bench_mqtt_copy")
@@ -212,45 +244,52 @@ def main() -> None:
     parser.add_argument("--naive", type=int, default=20_000, help="single-observation messages for the naive one")
     parser.add_argument("--publishers", type=int, default=4)
     parser.add_argument("--label", default="", help="appended to the section title, e.g. before/after")
-    parser.add_argument("--phases", default="single,naive,batched,ceiling",
-                        help="comma-separated subset of single,naive,batched,ceiling (a subset is not recorded)")
+    parser.add_argument("--phases", default="single,naive,nodered1,batched,nodered100,ceiling",
+                        help="comma-separated subset of single,naive,nodered1,batched,nodered100,ceiling "
+                             "(a subset is not recorded)")
     parser.add_argument("--consumer-args", default="", help="extra options for `infrawatch ingest mqtt` (tuning)")
     parser.add_argument("--profile", type=Path, help="folder for py-spy flame graphs of the infrawatch consumer")
     parser.add_argument("--no-record", action="store_true")
     args = parser.parse_args()
 
-    phases = set(args.phases.split(","))
+    phases = args.phases.split(",")
     extra = args.consumer_args.split()
-    results: list[tuple[str, dict[str, float]]] = []
+    runs = {
+        "single": ("infrawatch, 1 obs/message",
+                   lambda w: run_consumer("infrawatch", 1, args.single, w, args.publishers, args.profile, extra)),
+        "naive": ("naive consumer, 1 obs/message", lambda w: run_consumer("naive", 1, args.naive, w, args.publishers)),
+        "nodered1": ("Node-RED flow, 1 obs/message",
+                     lambda w: run_consumer("nodered", 1, args.single, w, args.publishers)),
+        "batched": ("infrawatch, 100 obs/message",
+                    lambda w: run_consumer("infrawatch", 100, args.batched, w, args.publishers, args.profile, extra)),
+        "nodered100": ("Node-RED flow, 100 obs/message",
+                       lambda w: run_consumer("nodered", 100, args.batched, w, args.publishers)),
+        "ceiling": ("COPY ceiling (same table and indexes, no MQTT)", lambda w: run_ceiling(args.batched)),
+    }
+    results: dict[str, tuple[str, dict[str, float]]] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp)
-        if "single" in phases:
-            results.append(("infrawatch, 1 obs/message",
-                            run_consumer("infrawatch", 1, args.single, work, args.publishers, args.profile, extra)))
-        if "naive" in phases:
-            results.append(("naive consumer, 1 obs/message",
-                            run_consumer("naive", 1, args.naive, work, args.publishers)))
-        if "batched" in phases:
-            results.append(("infrawatch, 100 obs/message",
-                            run_consumer("infrawatch", 100, args.batched, work, args.publishers, args.profile, extra)))
-        if "ceiling" in phases:
-            results.append(("COPY ceiling (same table and indexes, no MQTT)", run_ceiling(args.batched)))
+        for phase in phases:
+            name, run = runs[phase]
+            print(f"{phase}: {name} …", flush=True)
+            results[phase] = (name, run(Path(tmp)))
     lines = ["| path | observations | s | obs/s | published after s (stored by then) | p50 ms | p99 ms | consumer CPU s "
              "| broker CPU s | publishers CPU s | PostgreSQL CPU s |",
              "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
-    for name, r in results:
+    for name, r in results.values():
         published = (f"{r['published_s']:.1f} ({r['stored_when_published']:,.0f})" if "published_s" in r else "")
         lines.append(f"| {name} | {r['observations']:,.0f} | {r['seconds']:.1f} | {r['rate']:,.0f} | {published} | "
                      f"{r.get('p50_ms', float('nan')):.0f} | {r.get('p99_ms', float('nan')):.0f} | "
                      f"{r.get('consumer_cpu', float('nan')):.1f} | {r.get('broker_cpu', float('nan')):.1f} | "
                      f"{r.get('publisher_cpu', float('nan')):.1f} | {r.get('postgres_cpu', float('nan')):.1f} |")
-    if len(results) < 4:  # a subset: printed, not recorded
+    if set(results) != set(runs):  # a subset: printed, not recorded
         print("\n".join(lines))
         return
-    ours1, naive, ours100, ceiling = (r for _, r in results)
+    rate = {k: r["rate"] for k, (_, r) in results.items()}
     body = "\n".join(lines) + (
-        f"\n\nRatios: single-observation messages {ours1['rate'] / naive['rate']:.1f}× the naive consumer; "
-        f"100-observation messages {ours100['rate'] / ceiling['rate']:.0%} of the COPY ceiling.\n"
+        f"\n\nRatios: single-observation messages {rate['single'] / rate['naive']:.1f}× the naive consumer and "
+        f"{rate['single'] / rate['nodered1']:.2f}× the Node-RED flow; 100-observation messages "
+        f"{rate['batched'] / rate['nodered100']:.2f}× the Node-RED flow and {rate['batched'] / rate['ceiling']:.0%} "
+        "of the COPY ceiling.\n"
         "Latency is publish (the probe's ts) to the start of the storing transaction, measured on a probe "
         "publishing every 20 ms during the load.\n")
     print(body)
