@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import re
 import subprocess
 import time
 from datetime import UTC, datetime
@@ -14,6 +15,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCHMARKS_MD = ROOT / "docs" / "benchmarks.md"
+BENCHMARKS_HISTORY_MD = ROOT / "docs" / "benchmarks-history.md"
 DEFAULT_SERVER = os.environ.get("INFRAWATCH_BENCH_SERVER", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
@@ -96,12 +98,33 @@ def load_average() -> str:
     return f"{one:.1f} / {five:.1f} / {fifteen:.1f}"
 
 
+def _section_kind(heading: str) -> str:
+    """A section's benchmark, without the run's label: "MQTT → database, end to end (after)" → "MQTT → database,
+    end to end"."""
+    title = heading.removeprefix("## ").split(" — ")[0]
+    return re.sub(r"\s*\(.*$", "", title).strip()
+
+
 def append_section(title: str, command: str, body: str) -> None:
+    """Record a run: it replaces the section of the same benchmark in docs/benchmarks.md (the current figures),
+    and the section it replaces moves to the end of docs/benchmarks-history.md."""
     BENCHMARKS_MD.parent.mkdir(exist_ok=True)
     if not BENCHMARKS_MD.exists():
         BENCHMARKS_MD.write_text("# Benchmarks\n\nFigures recorded by the scripts in bench/ (never by the tests). "
                                  "Each section says the machine, the date and the command.\n")
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    with BENCHMARKS_MD.open("a") as fh:
-        fh.write(f"\n## {title}\n\n- date: {stamp}\n- machine: {machine()}\n- command: `{command}`\n"
-                 f"- load average (1/5/15 min) when recorded: {load_average()}\n\n{body}\n")
+    section = (f"## {title}\n\n- date: {stamp}\n- machine: {machine()}\n- command: `{command}`\n"
+               f"- load average (1/5/15 min) when recorded: {load_average()}\n\n{body.rstrip()}\n")
+    head, *sections = re.split(r"(?m)^(?=## )", BENCHMARKS_MD.read_text())
+    kind = _section_kind(title)
+    replaced = [s for s in sections if _section_kind(s.splitlines()[0]) == kind]
+    kept = [s if s not in replaced else section for s in sections]
+    if not replaced:
+        kept.append(section)
+    BENCHMARKS_MD.write_text(head + "".join(s.rstrip() + "\n\n" for s in dict.fromkeys(kept)).rstrip() + "\n")
+    if replaced:
+        if not BENCHMARKS_HISTORY_MD.exists():
+            BENCHMARKS_HISTORY_MD.write_text("# Benchmarks: earlier runs\n")
+        with BENCHMARKS_HISTORY_MD.open("a") as fh:
+            for old in replaced:
+                fh.write("\n" + old.rstrip() + "\n")
