@@ -20,6 +20,8 @@ DEFAULT_RULES_FILE = Path(__file__).parent / "rules.yaml"
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
 _UNIT_S = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
+#: scope labels alerts can be grouped by
+GROUP_LABELS = ("operator", "region", "metric", "target", "entity")
 
 
 def parse_duration(value: Any) -> int:
@@ -56,8 +58,14 @@ class Rule(BaseModel):
     for_s: int = Field(0, validation_alias=AliasChoices("for_s", "for"))
     #: the condition must be absent this long before a firing alert resolves (anti-flap)
     resolve_after_s: int = Field(0, validation_alias=AliasChoices("resolve_after_s", "resolve_after"))
-    #: remind while firing every this many seconds; 0 = no reminders
-    repeat_s: int = Field(0, validation_alias=AliasChoices("repeat_s", "repeat"))
+    #: remind while a group has unacknowledged firing alerts, every this many seconds; 0 = no reminders
+    repeat_s: int = Field(0, validation_alias=AliasChoices("repeat_s", "repeat", "repeat_interval"))
+    #: alerts are notified by group (Alertmanager's vocabulary): the scope labels that make a group
+    group_by: list[str] = ["operator"]
+    #: how long a new group waits for more alerts before its first message
+    group_wait_s: int = Field(0, validation_alias=AliasChoices("group_wait_s", "group_wait"))
+    #: at most one message per group in this interval (later changes wait for the next one)
+    group_interval_s: int = Field(300, validation_alias=AliasChoices("group_interval_s", "group_interval"))
     #: channel names; None = every enabled channel
     channels: list[str] | None = None
 
@@ -90,7 +98,9 @@ class Rule(BaseModel):
     limit: float | None = None  # a share 0..1 (0.05 = 5 %)
     min_received: int = 20  # fewer observations in the window: too few to judge
 
-    @field_validator("for_s", "resolve_after_s", "repeat_s", "window_s", mode="before")
+    @field_validator(
+        "for_s", "resolve_after_s", "repeat_s", "window_s", "group_wait_s", "group_interval_s", mode="before"
+    )
     @classmethod
     def _duration(cls, v: Any) -> int:
         return parse_duration(v)
@@ -117,6 +127,9 @@ class Rule(BaseModel):
                 problems.append(f"a stale rule needs a known `metric` (one of {', '.join(sorted(METRICS))})")
             if self.cadence_factor <= 0:
                 problems.append("`cadence_factor` must be positive")
+        unknown = [g for g in self.group_by if g not in GROUP_LABELS]
+        if unknown:
+            problems.append(f"unknown group_by label {', '.join(unknown)}: use {', '.join(GROUP_LABELS)}")
         if self.kind == "quality" and (self.limit is None or not 0 <= self.limit <= 1):
             problems.append("a quality rule needs `limit`, a share between 0 and 1 (0.05 = 5 %)")
         if problems:
