@@ -17,7 +17,7 @@ import psycopg
 
 from alerts.lifecycle import Finding, scope_key
 from alerts.rules import Rule
-from reference.catalogue import INDICATORS
+from reference.catalogue import INDICATORS, METRICS
 from reference.regions import PROVINCE, cities_of, region_name
 
 PLAN_TZ = ZoneInfo("Asia/Shanghai")
@@ -178,13 +178,13 @@ def stale_findings(rule: Rule, rows: Iterable[tuple[str, str, int, datetime]], n
     """One finding per feed (operator × metric) from its regions' (operator, metric, region, last_ts): holding
     when any region is older than cadence × factor. A feed silent in every region is one alert for the
     feed, not one per region; the summary names the silent regions when only some are."""
-    cadence = rule.effective_cadence_s()
-    limit_s = cadence * rule.cadence_factor
     feeds: dict[tuple[str, str], list[tuple[int, datetime]]] = {}
     for operator, metric, region, last_ts in rows:
         feeds.setdefault((operator, metric), []).append((region, last_ts))
     found: list[Finding] = []
     for (operator, metric), regions in sorted(feeds.items()):
+        cadence = rule.effective_cadence_s(metric)
+        limit_s = cadence * rule.cadence_factor
         silent = sorted((r, ts) for r, ts in regions if (now - ts).total_seconds() > limit_s)
         newest = max(ts for _, ts in regions)
         scope = {"operator": operator, "metric": metric}
@@ -227,8 +227,8 @@ def _age(seconds: float) -> str:
 
 
 def read_feeds(conn: psycopg.Connection, rule: Rule) -> list[tuple[str, str, int, datetime]]:
-    sql = "SELECT operator, metric, region, last_ts FROM feed_freshness WHERE metric = %s"
-    params: list[Any] = [rule.metric]
+    sql = "SELECT operator, metric, region, last_ts FROM feed_freshness WHERE metric = ANY(%s)"
+    params: list[Any] = [[rule.metric] if rule.metric else list(METRICS)]
     if rule.operator:
         sql += " AND operator = %s"
         params.append(rule.operator)

@@ -87,7 +87,7 @@ class Rule(BaseModel):
     #: every complete bucket of this window (ending at the last complete bucket) must cross the value
     window_s: int = Field(0, validation_alias=AliasChoices("window_s", "window"))
 
-    # kind: stale (metric required) and quality (operator optional = each operator)
+    # kind: stale (metric optional = every metric, each at its cadence) and quality (operator optional)
     metric: str | None = None
     #: expected cadence; None = the metric's cadence_s from the catalogue
     cadence_s: int | None = Field(None, validation_alias=AliasChoices("cadence_s", "cadence"))
@@ -123,8 +123,11 @@ class Rule(BaseModel):
             if self.each == "entity" and not self.entity_metric:
                 problems.append("`each: entity` needs `entity_metric` (the metric whose entities to walk)")
         if self.kind == "stale":
-            if not self.metric or self.metric not in METRICS:
-                problems.append(f"a stale rule needs a known `metric` (one of {', '.join(sorted(METRICS))})")
+            if self.metric is not None and self.metric not in METRICS:
+                problems.append(
+                    f"a stale rule's `metric` must be known (one of {', '.join(sorted(METRICS))}), "
+                    "or omitted for every metric"
+                )
             if self.cadence_factor <= 0:
                 problems.append("`cadence_factor` must be positive")
         unknown = [g for g in self.group_by if g not in GROUP_LABELS]
@@ -136,10 +139,12 @@ class Rule(BaseModel):
             raise ValueError(f"rule {self.id!r}: " + "; ".join(problems))
         return self
 
-    def effective_cadence_s(self) -> int:
+    def effective_cadence_s(self, metric: str | None = None) -> int:
+        """The cadence a feed of `metric` (default: the rule's) is judged by: the rule's, else the catalogue's."""
         if self.cadence_s:
             return self.cadence_s
-        return METRICS[self.metric].cadence_s if self.metric else 0
+        m = metric or self.metric
+        return METRICS[m].cadence_s if m in METRICS else 86400
 
     def display_title(self) -> str:
         return self.title or self.id

@@ -41,7 +41,9 @@ def _rule(rule_id: str) -> Rule:
 def test_an_operator_silent_in_all_eleven_cities_is_one_alert_for_its_feed(
     conn: psycopg.Connection, receiver: WebhookReceiver
 ) -> None:
-    upsert_rule(conn, _rule("stale-traffic-mobile-gb"))  # traffic_mobile_gb: cadence 1 day, stale after 2 days
+    upsert_rule(
+        conn, Rule(id="stale-traffic-mobile-gb", kind="stale", metric="traffic_mobile_gb")
+    )  # traffic_mobile_gb: cadence 1 day, stale after 2 days
     upsert_channel(conn, Channel(name="hook", kind="webhook", config={"url": receiver.url + "/alerts"}))
     t = datetime.now(UTC).replace(microsecond=0) - 3 * DAY
     _push(conn, "cmcc", t, CITIES)  # cmcc reports all eleven cities at t, then goes silent
@@ -88,7 +90,7 @@ def test_an_operator_silent_in_all_eleven_cities_is_one_alert_for_its_feed(
 
 
 def test_a_feed_silent_in_some_cities_names_them_in_one_alert(conn: psycopg.Connection) -> None:
-    upsert_rule(conn, _rule("stale-traffic-mobile-gb"))
+    upsert_rule(conn, Rule(id="stale-traffic-mobile-gb", kind="stale", metric="traffic_mobile_gb"))
     t = datetime.now(UTC).replace(microsecond=0) - 3 * DAY
     _push(conn, "cucc", t, CITIES)
     _push(conn, "cucc", t + 2 * DAY, tuple(c for c in CITIES if c not in (360800, 360900)))
