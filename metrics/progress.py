@@ -357,10 +357,10 @@ def _baseline(conn: psycopg.Connection, target: Target, scope: Scope, f: _Frame,
         first = _first_reading_after(conn, target, f.t0, f.until)
         if first is None:
             return None
-        day = start_of_day(first.astimezone(f.t0.tzinfo).date())
-        end = min(f.until, day + f.window)
-        base_data = fetch_indicator_inputs(conn, ind, scope, day, end)
-        return _value(base_data, ind, scope, max(f.t0, day), end, f.t0)
+        opens = first - EPSILON  # just before the first reading: it counts whether it opens or closes its interval
+        end = min(f.until, opens + f.window)
+        base_data = fetch_indicator_inputs(conn, ind, scope, opens, end)
+        return _value(base_data, ind, scope, opens, end, f.t0)
     at_start = _value(data, ind, scope, f.t0, f.t0, f.t0)
     if at_start is not None:
         return at_start

@@ -5,7 +5,7 @@ go through the real ingest pipeline into a real PostgreSQL."""
 from __future__ import annotations
 
 import math
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 import psycopg
 import pytest
@@ -256,3 +256,30 @@ def test_staleness_is_twice_the_cadence_per_input_metric() -> None:
     assert not is_stale({"traffic_mobile_gb": 10 * day, "bs5g_energy_kwh": 10 * day}, 11.5 * day)
     assert is_stale({"traffic_mobile_gb": 10 * day, "bs5g_energy_kwh": 8 * day}, 11.5 * day)
     assert not is_stale({"traffic_mobile_gb": None}, 11.5 * day)  # never reported: no_data, not stale
+
+
+# -- a daily delta stamped at midnight is the day before's ------------------------------------------------
+
+
+def test_a_daily_delta_stamped_at_midnight_lands_in_the_day_it_covers(conn: psycopg.Connection) -> None:
+    from metrics import indicator_series, refresh_rollups
+    from metrics.timeutil import PLAN_TZ
+
+    # traffic of 1, 2 and 3 June reported at 00:00 of the next day; the last one closes June
+    push(conn, "traffic_mobile_gb", [(f"2023-06-0{d + 1}T00:00:00+08:00", 360100, 100 * d) for d in (1, 2, 3)])
+    push(conn, "traffic_mobile_gb", [("2023-07-01T00:00:00+08:00", 360100, 30)])
+    start, end = datetime(2023, 6, 1, tzinfo=PLAN_TZ), datetime(2023, 6, 5, tzinfo=PLAN_TZ)
+    for rolled_up in (False, True):  # computed from the observations, then read from the rollups
+        days = indicator_series(conn, "traffic_mobile_gb", region=360100, start=start, end=end, interval="1d")
+        assert [(p.ts.day, p.value) for p in days] == [(1, 100), (2, 200), (3, 300), (4, None)], rolled_up
+        june = indicator_series(
+            conn,
+            "traffic_mobile_gb",
+            region=360100,
+            start=start,
+            end=datetime(2023, 7, 1, tzinfo=PLAN_TZ),
+            interval="1mo",
+        )
+        assert [p.value for p in june] == [630], rolled_up
+        refresh_rollups(conn)
+        conn.commit()
