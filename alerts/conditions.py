@@ -9,7 +9,7 @@ from __future__ import annotations
 import operator as op
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -17,7 +17,7 @@ import psycopg
 
 from alerts.lifecycle import Finding, scope_key
 from alerts.rules import Rule
-from reference.catalogue import INDICATORS
+from reference.catalogue import INDICATORS, METRICS
 from reference.regions import PROVINCE, cities_of, region_name
 
 PLAN_TZ = ZoneInfo("Asia/Shanghai")
@@ -38,12 +38,22 @@ def _fmt(value: float | None) -> str:
 # --- target ---------------------------------------------------------------------------------------------
 
 
-def target_findings(rule: Rule, progresses: Iterable[Any]) -> list[Finding]:
-    """The rule's target if its progress status is one the rule alerts on (severity by status)."""
+def deadline_end(deadline: date) -> datetime:
+    """The end of a deadline day in plan time."""
+    return datetime.combine(deadline + timedelta(days=1), time(0), PLAN_TZ)
+
+
+def target_findings(rule: Rule, progresses: Iterable[Any], first_evaluated_at: datetime | None = None) -> list[Finding]:
+    """The rule's target, holding when its progress status is one the rule alerts on (severity by status).
+
+    A target already missed when the rule was first evaluated (`first_evaluated_at` at or after the end of
+    its deadline) is recorded quietly: there was never a moment to act on it, so it does not notify.
+    """
     found: list[Finding] = []
     for p in progresses:
-        if p.target_id != rule.target or p.status not in rule.statuses:
+        if p.target_id != rule.target:
             continue
+        holds = p.status in rule.statuses
         severity = rule.severity_by_status.get(p.status, rule.severity)
         scope = {k: v for k, v in {"target": p.target_id, "region": p.region, "operator": p.operator}.items() if v}
         summary = (
@@ -51,7 +61,10 @@ def target_findings(rule: Rule, progresses: Iterable[Any]) -> list[Finding]:
             f"expected {_fmt(p.expected)}, projected {_fmt(p.projected)}, goal {p.comparator} {_fmt(p.goal)} "
             f"by {p.deadline}"
         )
-        found.append(Finding(scope_key(scope), scope, p.actual, summary, severity))
+        quiet = (
+            p.status == "missed" and first_evaluated_at is not None and first_evaluated_at >= deadline_end(p.deadline)
+        )
+        found.append(Finding(scope_key(scope), scope, p.actual, summary, severity, holds=holds, quiet=quiet))
     return found
 
 
@@ -142,12 +155,14 @@ def threshold_findings(conn: psycopg.Connection, rule: Rule, now: datetime) -> l
         crossed, latest = window_crossed(
             [(p.ts, p.value) for p in series], rule.comparator, rule.value, start, end, rule.interval
         )
-        if not crossed:
-            continue
         scope = s.as_dict()
+        who = " ".join(x for x in (s.entity or "", s.operator or "", region_name(s.region)) if x)
+        if not crossed:
+            summary = f"{rule.indicator} of {who}: latest {rule.interval} bucket {_fmt(latest)}, no longer {rule.comparator} {rule.value:g} throughout"
+            found.append(Finding(scope_key(scope), scope, latest, summary, rule.severity, holds=False))
+            continue
         days = (end - start).total_seconds() / 86400
         span = f"{days:g} days" if rule.interval == "1d" else f"{(end - start).total_seconds() / 3600:g} hours"
-        who = " ".join(x for x in (s.entity or "", s.operator or "", region_name(s.region)) if x)
         summary = (
             f"{rule.indicator} of {who} {rule.comparator} {rule.value:g} in every {rule.interval} bucket "
             f"for {span} (latest {_fmt(latest)})"
@@ -160,21 +175,47 @@ def threshold_findings(conn: psycopg.Connection, rule: Rule, now: datetime) -> l
 
 
 def stale_findings(rule: Rule, rows: Iterable[tuple[str, str, int, datetime]], now: datetime) -> list[Finding]:
-    """Feeds (operator, metric, region, last_ts) whose newest observation is older than cadence × factor."""
-    cadence = rule.effective_cadence_s()
-    limit_s = cadence * rule.cadence_factor
-    found: list[Finding] = []
+    """One finding per feed (operator × metric) from its regions' (operator, metric, region, last_ts): holding
+    when any region is older than cadence × factor. A feed silent in every region is one alert for the
+    feed, not one per region; the summary names the silent regions when only some are."""
+    feeds: dict[tuple[str, str], list[tuple[int, datetime]]] = {}
     for operator, metric, region, last_ts in rows:
-        age_s = (now - last_ts).total_seconds()
-        if age_s <= limit_s:
+        feeds.setdefault((operator, metric), []).append((region, last_ts))
+    found: list[Finding] = []
+    for (operator, metric), regions in sorted(feeds.items()):
+        cadence = rule.effective_cadence_s(metric)
+        limit_s = cadence * rule.cadence_factor
+        silent = sorted((r, ts) for r, ts in regions if (now - ts).total_seconds() > limit_s)
+        newest = max(ts for _, ts in regions)
+        scope = {"operator": operator, "metric": metric}
+        if not silent:
+            summary = (
+                f"{operator} sends {metric} again: newest {_local(newest)} ({_age((now - newest).total_seconds())} ago)"
+            )
+            value = round((now - newest).total_seconds(), 1)
+            found.append(Finding(scope_key(scope), scope, value, summary, rule.severity, holds=False))
             continue
-        scope = {"operator": operator, "metric": metric, "region": region}
-        summary = (
-            f"{operator} has sent no {metric} for {region_name(region)} since {last_ts.astimezone(PLAN_TZ):%Y-%m-%d %H:%M} "
-            f"({_age(age_s)} silent; expected every {_age(cadence)})"
-        )
+        oldest = min(ts for _, ts in silent)
+        if len(silent) == len(regions):
+            age_s = (now - newest).total_seconds()
+            where = f"any of its {len(regions)} regions" if len(regions) > 1 else region_name(regions[0][0])
+            summary = (
+                f"{operator} has sent no {metric} for {where} since {_local(newest)} "
+                f"({_age(age_s)} silent; expected every {_age(cadence)})"
+            )
+        else:
+            age_s = (now - oldest).total_seconds()
+            names = ", ".join(region_name(r) for r, _ in silent[:5]) + (" …" if len(silent) > 5 else "")
+            summary = (
+                f"{operator} has sent no {metric} for {len(silent)} of its {len(regions)} regions ({names}); "
+                f"the oldest since {_local(oldest)} ({_age(age_s)} silent; expected every {_age(cadence)})"
+            )
         found.append(Finding(scope_key(scope), scope, round(age_s, 1), summary, rule.severity))
     return found
+
+
+def _local(ts: datetime) -> str:
+    return f"{ts.astimezone(PLAN_TZ):%Y-%m-%d %H:%M}"
 
 
 def _age(seconds: float) -> str:
@@ -186,8 +227,8 @@ def _age(seconds: float) -> str:
 
 
 def read_feeds(conn: psycopg.Connection, rule: Rule) -> list[tuple[str, str, int, datetime]]:
-    sql = "SELECT operator, metric, region, last_ts FROM feed_freshness WHERE metric = %s"
-    params: list[Any] = [rule.metric]
+    sql = "SELECT operator, metric, region, last_ts FROM feed_freshness WHERE metric = ANY(%s)"
+    params: list[Any] = [[rule.metric] if rule.metric else list(METRICS)]
     if rule.operator:
         sql += " AND operator = %s"
         params.append(rule.operator)
@@ -205,9 +246,11 @@ def quality_findings(rule: Rule, rows: Iterable[tuple[str, int, int]], window_s:
         if received < max(rule.min_received, 1):
             continue
         share = rejected / received
-        if share <= rule.limit:
-            continue
         scope = {"operator": operator}
+        if share <= rule.limit:
+            summary = f"{operator}: {rejected} of {received} observations rejected in the last {_age(window_s)} ({share:.1%}, within {rule.limit:.0%})"
+            found.append(Finding(scope_key(scope), scope, round(share, 4), summary, rule.severity, holds=False))
+            continue
         summary = (
             f"{operator}: {rejected} of {received} observations rejected in the last {_age(window_s)} "
             f"({share:.1%} > {rule.limit:.0%}); see the quarantine"
@@ -231,12 +274,19 @@ def read_rejections(conn: psycopg.Connection, rule: Rule, now: datetime, window_
 # --- dispatch -------------------------------------------------------------------------------------------
 
 
-def findings_for(conn: psycopg.Connection, rule: Rule, now: datetime, progresses: list[Any] | None) -> list[Finding]:
-    """What `rule` finds now. Raises ConditionUnavailable when it cannot judge (the alerts are left as they are)."""
+def findings_for(
+    conn: psycopg.Connection,
+    rule: Rule,
+    now: datetime,
+    progresses: list[Any] | None,
+    first_evaluated_at: datetime | None = None,
+) -> list[Finding]:
+    """What `rule` sees now, holding or not. Raises ConditionUnavailable when it cannot judge (the alerts are
+    left as they are)."""
     if rule.kind == "target":
         if progresses is None:
             raise ConditionUnavailable("target progress could not be evaluated")
-        return target_findings(rule, progresses)
+        return target_findings(rule, progresses, first_evaluated_at)
     if rule.kind == "threshold":
         return threshold_findings(conn, rule, now)
     if rule.kind == "stale":

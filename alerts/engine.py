@@ -1,8 +1,8 @@
 """The alert engine: evaluate every rule at `now`, move alerts through their life cycle, queue notifications.
 
-One transaction per rule: the evaluation record, the alert changes, their history and the notifications they
-cause commit together, so a crash or restart never loses an alert nor notifies it twice. Alerts of one rule
-that change state in the same evaluation are grouped into one notification per channel.
+One transaction per rule: the evaluation record, the alert changes and their history commit together, and
+the alert groups they change are marked; the groups due a message are then flushed (alerts.grouping), one
+message per group and channel, so a crash or restart never loses an alert nor notifies it twice.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -20,8 +19,9 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from alerts.conditions import ConditionUnavailable, findings_for
-from alerts.lifecycle import AlertState, Finding, NotifyEvent, advance
-from alerts.rules import Rule, severity_rank
+from alerts.grouping import flush_groups, group_key, mark_changed
+from alerts.lifecycle import AlertState, Finding, advance
+from alerts.rules import Rule
 from alerts.store import list_channels, list_rules
 
 log = logging.getLogger(__name__)
@@ -67,7 +67,8 @@ def evaluate(
     conn.commit()
     for rule in rules:
         try:
-            findings = findings_for(conn, rule, now, progresses)
+            first = _first_evaluated_at(conn, rule.id, now)
+            findings = findings_for(conn, rule, now, progresses, first)
         except ConditionUnavailable as exc:
             conn.rollback()
             report.skipped += 1
@@ -83,16 +84,20 @@ def evaluate(
             conn.commit()
             continue
         with conn.transaction():
-            fired, resolved, queued = _apply(conn, rule, findings, now, channels)
-            _record_evaluation(conn, rule.id, interval_start, now, runner, len(findings), None)
+            fired, resolved = _apply(conn, rule, findings, now)
+            _record_evaluation(conn, rule.id, interval_start, now, runner, sum(f.holds for f in findings), None)
+            conn.execute(
+                "UPDATE alert_rule SET first_evaluated_at = %s WHERE id = %s AND first_evaluated_at IS NULL",
+                (now, rule.id),
+            )
         conn.commit()
         report.rules += 1
         report.fired += fired
         report.resolved += resolved
-        report.notifications += queued
     if all_rules:
         _retire_orphans(conn, {r.id for r in rules}, now)
         conn.commit()
+    report.notifications = flush_groups(conn, now, channels, {r.id: r for r in rules})
     log.info(
         "alert rules evaluated",
         extra={
@@ -144,59 +149,52 @@ def _load_active(conn: psycopg.Connection, rule_id: str) -> dict[str, AlertState
     with conn.cursor(row_factory=dict_row) as cur:
         rows = cur.execute(
             "SELECT id, scope_key, scope, state, severity, value, summary, started_at, last_seen_at, fired_at,"
-            " resolved_at, clear_since, last_notified_at, acknowledged_at"
+            " resolved_at, clear_since, last_notified_at, acknowledged_at, quiet"
             " FROM alert WHERE rule_id = %s AND state IN ('pending', 'firing') FOR UPDATE",
             (rule_id,),
         ).fetchall()
     return {r["scope_key"]: AlertState(**r) for r in rows}
 
 
-def _apply(
-    conn: psycopg.Connection, rule: Rule, findings: list[Finding], now: datetime, channels: list[str]
-) -> tuple[int, int, int]:
+def _first_evaluated_at(conn: psycopg.Connection, rule_id: str, now: datetime) -> datetime:
+    """When the rule was first evaluated (now for its first evaluation, or a rule that is not stored)."""
+    row = conn.execute("SELECT first_evaluated_at FROM alert_rule WHERE id = %s", (rule_id,)).fetchone()
+    return row[0] if row and row[0] is not None else now
+
+
+def _apply(conn: psycopg.Connection, rule: Rule, findings: list[Finding], now: datetime) -> tuple[int, int]:
+    """Advance every scope of the rule; the groups of alerts that fired or resolved are marked for a message
+    (reminders are the group's, not the alert's: see alerts.grouping)."""
     active = _load_active(conn, rule.id)
-    by_scope = {f.scope_key: f for f in findings}
-    groups: dict[NotifyEvent, list[AlertState]] = defaultdict(list)
+    holding = {f.scope_key: f for f in findings if f.holds}
+    seen = {f.scope_key: f for f in findings if not f.holds}
     fired = resolved = 0
-    for key in sorted(set(active) | set(by_scope)):
+    for key in sorted(set(active) | set(holding)):
         step = advance(
             active.get(key),
-            by_scope.get(key),
+            holding.get(key),
             now,
             for_s=rule.for_s,
             resolve_after_s=rule.resolve_after_s,
-            repeat_s=rule.repeat_s,
+            repeat_s=0,
+            seen=seen.get(key),
         )
         if step.alert is None:
             continue
         alert = _save(conn, rule, step.alert, step.events, now)
-        if step.notify:
-            groups[step.notify].append(alert)
+        if step.notify in ("firing", "resolved"):
+            mark_changed(conn, rule, alert.scope, now)
         fired += step.notify == "firing"
         resolved += step.notify == "resolved"
-    targets = channels if rule.channels is None else [c for c in rule.channels if c in channels]
-    queued = 0
-    for event in ("firing", "resolved", "reminder"):
-        members = groups.get(event)
-        if not members or not targets:
-            continue
-        message = build_message(rule, event, members, now)
-        for channel in targets:
-            conn.execute(
-                "INSERT INTO notification (channel, event, rule_id, alert_ids, message, created_at, next_attempt_at)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s)",
-                (channel, event, rule.id, [a.id for a in members], Jsonb(message), now, now),
-            )
-            queued += 1
-    return fired, resolved, queued
+    return fired, resolved
 
 
 def _save(conn: psycopg.Connection, rule: Rule, a: AlertState, events: list[str], now: datetime) -> AlertState:
     if a.id is None:
         row = conn.execute(
             "INSERT INTO alert (rule_id, kind, scope_key, scope, state, severity, value, summary, started_at,"
-            " fired_at, resolved_at, last_seen_at, clear_since, last_notified_at)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
+            " fired_at, resolved_at, last_seen_at, clear_since, last_notified_at, group_key, quiet)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
             (
                 rule.id,
                 rule.kind,
@@ -212,6 +210,8 @@ def _save(conn: psycopg.Connection, rule: Rule, a: AlertState, events: list[str]
                 a.last_seen_at,
                 a.clear_since,
                 a.last_notified_at,
+                group_key(a.scope, rule.group_by),
+                a.quiet,
             ),
         ).fetchone()
         assert row is not None
@@ -219,8 +219,8 @@ def _save(conn: psycopg.Connection, rule: Rule, a: AlertState, events: list[str]
     else:
         conn.execute(
             "UPDATE alert SET scope = %s, state = %s, severity = %s, value = %s, summary = %s, fired_at = %s,"
-            " resolved_at = %s, last_seen_at = %s, clear_since = %s, last_notified_at = %s, updated_at = now()"
-            " WHERE id = %s",
+            " resolved_at = %s, last_seen_at = %s, clear_since = %s, last_notified_at = %s, group_key = %s,"
+            " updated_at = now() WHERE id = %s",
             (
                 Jsonb(a.scope),
                 a.state,
@@ -232,6 +232,7 @@ def _save(conn: psycopg.Connection, rule: Rule, a: AlertState, events: list[str]
                 a.last_seen_at,
                 a.clear_since,
                 a.last_notified_at,
+                group_key(a.scope, rule.group_by),
                 a.id,
             ),
         )
@@ -261,28 +262,3 @@ def _retire_orphans(conn: psycopg.Connection, enabled: set[str], now: datetime) 
             " VALUES (%s, %s, 'resolved', 'resolved', 'rule disabled or deleted')",
             (alert_id, now),
         )
-
-
-def build_message(rule: Rule, event: str, alerts: list[AlertState], now: datetime) -> dict[str, Any]:
-    """The channel-neutral message of one group; notifiers render it as JSON, markdown or e-mail."""
-    severity = max((a.severity for a in alerts), key=severity_rank)
-    return {
-        "event": event,
-        "rule": {"id": rule.id, "title": rule.display_title(), "kind": rule.kind},
-        "severity": severity,
-        "at": now.isoformat(),
-        "count": len(alerts),
-        "alerts": [
-            {
-                "id": a.id,
-                "scope": a.scope,
-                "severity": a.severity,
-                "value": a.value,
-                "summary": a.summary,
-                "started_at": a.started_at.isoformat(),
-                "fired_at": a.fired_at.isoformat() if a.fired_at else None,
-                "resolved_at": a.resolved_at.isoformat() if a.resolved_at else None,
-            }
-            for a in alerts
-        ],
-    }

@@ -15,13 +15,17 @@ NotifyEvent = Literal["firing", "resolved", "reminder"]
 
 @dataclass(frozen=True, slots=True)
 class Finding:
-    """A rule's condition holding for one scope in one evaluation."""
+    """What a rule saw for one scope in one evaluation: the condition holding (`holds`), or not holding —
+    then its value and summary are what a resolution notice reports."""
 
     scope_key: str
     scope: dict[str, Any]
     value: float | None
     summary: str
     severity: str
+    holds: bool = True
+    #: record the alert but never notify it (a target already missed when its rule first evaluated)
+    quiet: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +46,7 @@ class AlertState:
     last_notified_at: datetime | None = None
     acknowledged_at: datetime | None = None
     id: int | None = None
+    quiet: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,8 +71,29 @@ def advance(
     for_s: int,
     resolve_after_s: int,
     repeat_s: int,
+    seen: Finding | None = None,
 ) -> Step:
-    """Move one rule+scope one evaluation forward. `finding` None means the condition does not hold now."""
+    """Move one rule+scope one evaluation forward. `finding` None means the condition does not hold now;
+    `seen` is then what the rule saw instead (its value and summary go into a resolution), None when the
+    scope was not judged at all (the resolution then carries no value rather than the firing one)."""
+    if finding is not None and not finding.holds:
+        finding, seen = None, finding
+    step = _advance(current, finding, now, for_s=for_s, resolve_after_s=resolve_after_s, repeat_s=repeat_s, seen=seen)
+    if step.alert is not None and step.alert.quiet and step.notify is not None:
+        return replace(step, notify=None)
+    return step
+
+
+def _advance(
+    current: AlertState | None,
+    finding: Finding | None,
+    now: datetime,
+    *,
+    for_s: int,
+    resolve_after_s: int,
+    repeat_s: int,
+    seen: Finding | None,
+) -> Step:
     if current is None or current.state == "resolved":
         if finding is None:
             return Step(None)
@@ -80,6 +106,7 @@ def advance(
             summary=finding.summary,
             started_at=now,
             last_seen_at=now,
+            quiet=finding.quiet,
         )
         if for_s <= 0:
             return Step(
@@ -88,7 +115,7 @@ def advance(
         return Step(new, ["pending"])
 
     if finding is not None:
-        seen = replace(
+        updated = replace(
             current,
             value=finding.value,
             summary=finding.summary,
@@ -101,25 +128,30 @@ def advance(
         if current.state == "pending":
             if (now - current.started_at).total_seconds() >= for_s:
                 return Step(
-                    replace(seen, state="firing", fired_at=now, last_notified_at=now), [*events, "firing"], "firing"
+                    replace(updated, state="firing", fired_at=now, last_notified_at=now), [*events, "firing"], "firing"
                 )
-            return Step(seen, events)
+            return Step(updated, events)
         # firing: a reminder when due and nobody acknowledged it
         last = current.last_notified_at or current.fired_at or now
         if repeat_s > 0 and current.acknowledged_at is None and (now - last).total_seconds() >= repeat_s:
-            return Step(replace(seen, last_notified_at=now), [*events, "reminder"], "reminder")
-        return Step(seen, events)
+            return Step(replace(updated, last_notified_at=now), [*events, "reminder"], "reminder")
+        return Step(updated, events)
 
     # the condition does not hold
     if current.state == "pending":
         return Step(replace(current, state="resolved", resolved_at=now, clear_since=now), ["cleared"])
     clear_since = current.clear_since or now
     if (now - clear_since).total_seconds() >= resolve_after_s:
-        return Step(
-            replace(current, state="resolved", resolved_at=now, clear_since=clear_since, last_notified_at=now),
-            ["resolved"],
-            "resolved",
+        resolved = replace(
+            current,
+            state="resolved",
+            resolved_at=now,
+            clear_since=clear_since,
+            last_notified_at=now,
+            value=seen.value if seen is not None else None,
+            summary=seen.summary if seen is not None else current.summary,
         )
+        return Step(resolved, ["resolved"], "resolved")
     if current.clear_since is None:
         return Step(replace(current, clear_since=now), ["clearing"])
     return Step(current)

@@ -38,11 +38,33 @@ class DeliveryError(RuntimeError):
 # --- rendering (pure) -----------------------------------------------------------------------------------
 
 
+def counts_of(message: dict[str, Any]) -> str:
+    """`3 firing (1 new), 2 resolved` — what a group message holds."""
+    c = message.get("counts")
+    if not c:
+        n = message.get("count", len(message.get("alerts", [])))
+        return f"{n} alerts" if n > 1 else ""
+    parts = []
+    if c["firing"]:
+        parts.append(f"{c['firing']} firing" + (f" ({c['new']} new)" if 0 < c["new"] < c["firing"] else ""))
+    if c["resolved"]:
+        parts.append(f"{c['resolved']} resolved")
+    return ", ".join(parts)
+
+
 def title_of(message: dict[str, Any]) -> str:
     event = message["event"]
+    group = ", ".join(f"{k} {v}" for k, v in (message.get("group") or {}).items())
     n = message.get("count", len(message.get("alerts", [])))
-    count = f" ({n} alerts)" if n > 1 else ""
-    return f"[{_EVENT_LABEL.get(event, event.upper())}·{message['severity']}] {message['rule']['title']}{count}"
+    counts = f" ({counts_of(message)})" if n > 1 or (message.get("counts") or {}).get("resolved") else ""
+    where = f" · {group}" if group else ""
+    return f"[{_EVENT_LABEL.get(event, event.upper())}·{message['severity']}] {message['rule']['title']}{where}{counts}"
+
+
+def _line(a: dict[str, Any]) -> str:
+    if a.get("state") == "resolved":
+        return f"resolved: {a['summary']}"
+    return ("new: " if a.get("new") and a.get("state") else "") + a["summary"]
 
 
 def _when(message: dict[str, Any]) -> str:
@@ -56,7 +78,7 @@ def markdown_of(message: dict[str, Any]) -> str:
     lines = [f"### {_EVENT_ZH.get(event, '')} {title_of(message)}", ""]
     alerts = message.get("alerts", [])
     for a in alerts[:MAX_LISTED]:
-        lines.append(f"- **{a['severity']}** {a['summary']}")
+        lines.append(f"- **{a['severity']}** {_line(a)}")
     if len(alerts) > MAX_LISTED:
         lines.append(f"- … and {len(alerts) - MAX_LISTED} more")
     lines += ["", f"> infrawatch · rule `{message['rule']['id']}` · {_when(message)}"]
@@ -68,7 +90,7 @@ def text_of(message: dict[str, Any]) -> str:
     lines = [title_of(message), ""]
     alerts = message.get("alerts", [])
     for a in alerts[:MAX_LISTED]:
-        lines.append(f"- [{a['severity']}] {a['summary']}")
+        lines.append(f"- [{a['severity']}] {_line(a)}")
     if len(alerts) > MAX_LISTED:
         lines.append(f"- … and {len(alerts) - MAX_LISTED} more")
     lines += ["", f"infrawatch · rule {message['rule']['id']} · {_when(message)}"]
@@ -238,10 +260,16 @@ def deliver_pending(
     max_backoff_s: float = 3600,
     limit: int = 200,
 ) -> DeliveryReport:
-    """Send every due notification once. Each is locked while sent (SKIP LOCKED), so parallel schedulers
+    """Queue the messages of the alert groups now due one, then send every due notification once. Each is
+    locked while sent (SKIP LOCKED), so parallel schedulers
     never send the same message twice; a failure is retried after an exponential backoff, and after
     `max_attempts` it is marked failed (and stays listed with its last error)."""
+    from alerts.grouping import flush_groups
+    from alerts.store import list_channels
+
     report = DeliveryReport()
+    flush_groups(conn, now, [c.name for c in list_channels(conn, enabled_only=True)])
+    conn.commit()
     for _ in range(limit):
         row = conn.execute(
             "SELECT n.id, n.channel, n.event, n.message, n.attempts, c.kind, c.config, c.enabled"

@@ -20,6 +20,8 @@ DEFAULT_RULES_FILE = Path(__file__).parent / "rules.yaml"
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
 _UNIT_S = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
+#: scope labels alerts can be grouped by
+GROUP_LABELS = ("operator", "region", "metric", "target", "entity")
 
 
 def parse_duration(value: Any) -> int:
@@ -56,8 +58,14 @@ class Rule(BaseModel):
     for_s: int = Field(0, validation_alias=AliasChoices("for_s", "for"))
     #: the condition must be absent this long before a firing alert resolves (anti-flap)
     resolve_after_s: int = Field(0, validation_alias=AliasChoices("resolve_after_s", "resolve_after"))
-    #: remind while firing every this many seconds; 0 = no reminders
-    repeat_s: int = Field(0, validation_alias=AliasChoices("repeat_s", "repeat"))
+    #: remind while a group has unacknowledged firing alerts, every this many seconds; 0 = no reminders
+    repeat_s: int = Field(0, validation_alias=AliasChoices("repeat_s", "repeat", "repeat_interval"))
+    #: alerts are notified by group (Alertmanager's vocabulary): the scope labels that make a group
+    group_by: list[str] = ["operator"]
+    #: how long a new group waits for more alerts before its first message
+    group_wait_s: int = Field(0, validation_alias=AliasChoices("group_wait_s", "group_wait"))
+    #: at most one message per group in this interval (later changes wait for the next one)
+    group_interval_s: int = Field(300, validation_alias=AliasChoices("group_interval_s", "group_interval"))
     #: channel names; None = every enabled channel
     channels: list[str] | None = None
 
@@ -79,7 +87,7 @@ class Rule(BaseModel):
     #: every complete bucket of this window (ending at the last complete bucket) must cross the value
     window_s: int = Field(0, validation_alias=AliasChoices("window_s", "window"))
 
-    # kind: stale (metric required) and quality (operator optional = each operator)
+    # kind: stale (metric optional = every metric, each at its cadence) and quality (operator optional)
     metric: str | None = None
     #: expected cadence; None = the metric's cadence_s from the catalogue
     cadence_s: int | None = Field(None, validation_alias=AliasChoices("cadence_s", "cadence"))
@@ -90,7 +98,9 @@ class Rule(BaseModel):
     limit: float | None = None  # a share 0..1 (0.05 = 5 %)
     min_received: int = 20  # fewer observations in the window: too few to judge
 
-    @field_validator("for_s", "resolve_after_s", "repeat_s", "window_s", mode="before")
+    @field_validator(
+        "for_s", "resolve_after_s", "repeat_s", "window_s", "group_wait_s", "group_interval_s", mode="before"
+    )
     @classmethod
     def _duration(cls, v: Any) -> int:
         return parse_duration(v)
@@ -113,20 +123,28 @@ class Rule(BaseModel):
             if self.each == "entity" and not self.entity_metric:
                 problems.append("`each: entity` needs `entity_metric` (the metric whose entities to walk)")
         if self.kind == "stale":
-            if not self.metric or self.metric not in METRICS:
-                problems.append(f"a stale rule needs a known `metric` (one of {', '.join(sorted(METRICS))})")
+            if self.metric is not None and self.metric not in METRICS:
+                problems.append(
+                    f"a stale rule's `metric` must be known (one of {', '.join(sorted(METRICS))}), "
+                    "or omitted for every metric"
+                )
             if self.cadence_factor <= 0:
                 problems.append("`cadence_factor` must be positive")
+        unknown = [g for g in self.group_by if g not in GROUP_LABELS]
+        if unknown:
+            problems.append(f"unknown group_by label {', '.join(unknown)}: use {', '.join(GROUP_LABELS)}")
         if self.kind == "quality" and (self.limit is None or not 0 <= self.limit <= 1):
             problems.append("a quality rule needs `limit`, a share between 0 and 1 (0.05 = 5 %)")
         if problems:
             raise ValueError(f"rule {self.id!r}: " + "; ".join(problems))
         return self
 
-    def effective_cadence_s(self) -> int:
+    def effective_cadence_s(self, metric: str | None = None) -> int:
+        """The cadence a feed of `metric` (default: the rule's) is judged by: the rule's, else the catalogue's."""
         if self.cadence_s:
             return self.cadence_s
-        return METRICS[self.metric].cadence_s if self.metric else 0
+        m = metric or self.metric
+        return METRICS[m].cadence_s if m in METRICS else 86400
 
     def display_title(self) -> str:
         return self.title or self.id

@@ -26,6 +26,7 @@ from alerts.engine import default_runner, evaluate
 from alerts.notifiers import deliver_pending
 from alerts.rules import DEFAULT_RULES_FILE
 from alerts.store import load_channels_file, sync_rules_file
+from storage.analyze import ROLLUP_TABLES, analyze_changed
 
 log = logging.getLogger(__name__)
 
@@ -194,6 +195,8 @@ class AlertScheduler:
                 return
             n = refresh_rollups(conn)
             conn.commit()
+            if n:  # a rebuild after a backfill writes many rows: keep the planner's statistics current
+                analyze_changed(conn, ROLLUP_TABLES)
             log.info("rollups refreshed", extra={"event": "scheduler.rollups", "refreshed": n})
 
         return self._exclusive("rollups", self.settings.rollup_interval_s, job, now)

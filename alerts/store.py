@@ -32,19 +32,35 @@ class Alert(BaseModel):
     resolved_at: datetime | None
     acknowledged_at: datetime | None
     acknowledged_by: str | None
+    #: the notification group within its rule (`operator=cmcc`), and whether it is never notified
+    group_key: str = ""
+    quiet: bool = False
+
+
+class AlertGroup(BaseModel):
+    """The alerts of one rule and notification group in a listing: how many in each state."""
+
+    rule_id: str
+    group_key: str
+    labels: dict[str, Any]
+    severity: str
+    firing: int
+    pending: int
+    resolved: int
+    latest: datetime
 
 
 _ALERT_COLUMNS = (
     "id, rule_id, kind, scope, state, severity, summary, value, started_at, fired_at, resolved_at, "
-    "acknowledged_at, acknowledged_by"
+    "acknowledged_at, acknowledged_by, group_key, quiet"
 )
+STATES = ("firing", "pending", "resolved", "all")
 
 
 # --- alerts ---------------------------------------------------------------------------------------------
 
 
-def list_alerts(conn: psycopg.Connection, state: str = "firing", operator: str | None = None) -> list[Alert]:
-    """Alerts by state: `firing`, `pending`, `resolved` (ones that fired) or `all`; optionally one operator's."""
+def _alert_filter(state: str, operator: str | None, rule: str | None) -> tuple[str, list[Any]]:
     where: list[str] = []
     params: list[Any] = []
     if state == "firing":
@@ -60,12 +76,72 @@ def list_alerts(conn: psycopg.Connection, state: str = "firing", operator: str |
     if operator is not None:
         where.append("scope->>'operator' = %s")
         params.append(operator)
+    if rule is not None:
+        where.append("rule_id = %s")
+        params.append(rule)
+    return " AND ".join(where), params
+
+
+def list_alerts(
+    conn: psycopg.Connection,
+    state: str = "firing",
+    operator: str | None = None,
+    *,
+    rule: str | None = None,
+    limit: int = 1000,
+    offset: int = 0,
+) -> list[Alert]:
+    """Alerts by state: `firing`, `pending`, `resolved` (ones that fired) or `all`; optionally one operator's
+    or one rule's; newest first, a page of `limit` from `offset`."""
+    where, params = _alert_filter(state, operator, rule)
     sql = (
-        f"SELECT {_ALERT_COLUMNS} FROM alert WHERE {' AND '.join(where)} "
-        "ORDER BY coalesce(resolved_at, fired_at, started_at) DESC, id DESC LIMIT 1000"
+        f"SELECT {_ALERT_COLUMNS} FROM alert WHERE {where} "
+        "ORDER BY coalesce(resolved_at, fired_at, started_at) DESC, id DESC LIMIT %s OFFSET %s"
     )
     with conn.cursor(row_factory=dict_row) as cur:
-        return [Alert.model_validate(r) for r in cur.execute(sql, params)]
+        return [Alert.model_validate(r) for r in cur.execute(sql, [*params, limit, offset])]
+
+
+def count_alerts(
+    conn: psycopg.Connection, state: str = "firing", operator: str | None = None, *, rule: str | None = None
+) -> int:
+    where, params = _alert_filter(state, operator, rule)
+    row = conn.execute(f"SELECT count(*) FROM alert WHERE {where}", params).fetchone()
+    return int(row[0]) if row else 0
+
+
+def alert_groups(
+    conn: psycopg.Connection, state: str = "firing", operator: str | None = None, *, rule: str | None = None
+) -> list[AlertGroup]:
+    """The alerts of the listing folded by rule and notification group, those with firing alerts first."""
+    where, params = _alert_filter(state, operator, rule)
+    sql = (
+        "SELECT rule_id, group_key, (array_agg(scope ORDER BY id DESC))[1] AS scope,"
+        " max(CASE severity WHEN 'critical' THEN 2 WHEN 'warning' THEN 1 ELSE 0 END) AS rank,"
+        " count(*) FILTER (WHERE state = 'firing') AS firing, count(*) FILTER (WHERE state = 'pending') AS pending,"
+        " count(*) FILTER (WHERE state = 'resolved') AS resolved,"
+        " max(coalesce(resolved_at, fired_at, started_at)) AS latest"
+        f" FROM alert WHERE {where} GROUP BY rule_id, group_key"
+        " ORDER BY count(*) FILTER (WHERE state = 'firing') > 0 DESC, 4 DESC, latest DESC, rule_id, group_key"
+    )
+    out = []
+    for rule_id, key, scope, rank, firing, pending, resolved, latest in conn.execute(sql, params):
+        labels = dict(part.split("=", 1) for part in key.split(",")) if key else {}
+        labels = {k: scope.get(k, v) for k, v in labels.items()}
+        severity = ("info", "warning", "critical")[rank]
+        out.append(
+            AlertGroup(
+                rule_id=rule_id,
+                group_key=key,
+                labels=labels,
+                severity=severity,
+                firing=firing,
+                pending=pending,
+                resolved=resolved,
+                latest=latest,
+            )
+        )
+    return out
 
 
 def get_alert(conn: psycopg.Connection, alert_id: int) -> Alert | None:

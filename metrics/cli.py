@@ -183,9 +183,11 @@ def register(app: typer.Typer) -> None:
         """Recompute the rollups changed since the last refresh (or all of them with --full)."""
         from metrics.rollups import mark_all_dirty, refresh_rollups
         from storage import connect
+        from storage.analyze import ROLLUP_TABLES, analyze_changed
 
         with connect() as conn:
             if full:
                 out.print(f"days queued: {mark_all_dirty(conn)}")
             n = refresh_rollups(conn)
-        out.print(f"rollup rows written: {n}")
+            analyzed = analyze_changed(conn, ROLLUP_TABLES) if n else []
+        out.print(f"rollup rows written: {n}" + (f"; analysed {', '.join(analyzed)}" if analyzed else ""))

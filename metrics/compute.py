@@ -71,18 +71,31 @@ def counter_increments(value: FloatArray) -> FloatArray:
     return inc
 
 
-def window_sums(ts: FloatArray, amounts: FloatArray, lo: FloatArray, hi: FloatArray) -> tuple[FloatArray, FloatArray]:
-    """Sum and count of `amounts` recorded at ts within each [lo, hi)."""
+def window_sums(
+    ts: FloatArray, amounts: FloatArray, lo: FloatArray, hi: FloatArray, *, ending: bool = False
+) -> tuple[FloatArray, FloatArray]:
+    """Sum and count of `amounts` recorded at ts within each [lo, hi) — or, with `ending`, within (lo, hi]:
+    an amount stamped at the end of the interval it covers belongs to the bucket it closes."""
     csum = np.concatenate(([0.0], np.cumsum(amounts, dtype=float)))
-    a = np.searchsorted(ts, lo, side="left")
-    b = np.searchsorted(ts, hi, side="left")
+    if ending:
+        a = np.searchsorted(ts, lo, side="right")
+        b = np.searchsorted(ts, hi, side="right")
+    else:
+        a = np.searchsorted(ts, lo, side="left")
+        b = np.searchsorted(ts, hi, side="left")
     return csum[b] - csum[a], (b - a).astype(float)
 
 
 def volumes(s: Series, kind: str, lo: FloatArray, hi: FloatArray) -> tuple[FloatArray, FloatArray]:
-    """Volume of a delta or counter series within each [lo, hi); (sums, reading counts)."""
+    """Volume of a delta or counter series in each bucket; (sums, reading counts).
+
+    A delta is the volume of the interval ending at its ts, so it belongs to the bucket (lo, hi] it closes:
+    a daily figure stamped 00:00 of 2 June is 1 June's. A counter's increment is booked at the reading that
+    ends it, within [lo, hi) (meters read continuously: a reading at 00:00 opens the day).
+    """
     amounts = counter_increments(s.value) if kind == "counter" else s.value
-    return window_sums(s.ts, amounts, np.asarray(lo, dtype=float), np.asarray(hi, dtype=float))
+    lo, hi = np.asarray(lo, dtype=float), np.asarray(hi, dtype=float)
+    return window_sums(s.ts, amounts, lo, hi, ending=kind == "delta")
 
 
 def first_level_after(s: Series, lo: float, hi: float) -> float | None:

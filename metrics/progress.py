@@ -8,17 +8,17 @@ from __future__ import annotations
 import json
 import math
 from datetime import date, datetime, timedelta
-from typing import Literal
 
 import numpy as np
 import psycopg
 from pydantic import BaseModel
 
-from metrics import compute
+from metrics import compute, verdict
 from metrics.compute import Comparator, Series
 from metrics.db import owns_transaction
 from metrics.indicators import (
     Scope,
+    SeriesKey,
     SeriesMap,
     evaluate,
     fetch_regions,
@@ -26,15 +26,15 @@ from metrics.indicators import (
     is_increase,
     is_volume_ratio,
     lookback_s,
+    staleness_s,
     value_of,
 )
 from metrics.query import _operator_name, fetch_edges, fetch_indicator_inputs, merge_series
 from metrics.targets import Target, get_target, list_targets
 from metrics.timeutil import EPSILON, aware, end_of_day, epoch, month_ends, now, start_of_day
+from metrics.verdict import Status
 from reference.catalogue import INDICATORS, METRICS
 from reference.regions import PROVINCE, cities_of, region_name
-
-Status = Literal["achieved", "missed", "on_track", "at_risk", "off_track", "no_data"]
 
 TREND_DAYS = 90
 MAX_LAGGARDS = 5
@@ -46,6 +46,13 @@ class Laggard(BaseModel):
     name: str
     actual: float | None
     share_of_shortfall: float | None
+
+
+class Coverage(BaseModel):
+    """How many of the parts of a breakdown (cities, operators) reported: `reported` of `of`."""
+
+    reported: int
+    of: int
 
 
 class Progress(BaseModel):
@@ -64,11 +71,19 @@ class Progress(BaseModel):
     projected: float | None
     gap: float | None
     status: Status
+    #: the actual already meets the goal (a share met before its deadline stays on_track with this true)
+    met_now: bool = False
+    #: the newest observation the progress rests on, and whether it is older than twice its cadence
+    data_as_of: datetime | None = None
+    stale: bool = False
     as_of: datetime
     start: date
     deadline: date
     laggard_cities: list[Laggard] = []
     laggard_operators: list[Laggard] = []
+    #: the parts the breakdown of the shortfall rests on (only those that reported count)
+    cities_reporting: Coverage | None = None
+    operators_reporting: Coverage | None = None
 
 
 # -- evaluation -------------------------------------------------------------------------------------------
@@ -147,8 +162,58 @@ def _has_data_since(conn: psycopg.Connection, target: Target, since: datetime, u
     return conn.execute(sql + " LIMIT 1", params).fetchone() is not None
 
 
+def _selected(data: SeriesMap, scope: Scope, metrics_in: set[str] | tuple[str, ...]) -> list[tuple[SeriesKey, Series]]:
+    return [
+        (k, s)
+        for k, s in data.items()
+        if k[0] in metrics_in and len(s) and scope.selects(k, admin_metric=METRICS[k[0]].admin_only)
+    ]
+
+
+def _has_start_level(data: SeriesMap, ind: str, scope: Scope, f: _Frame) -> bool:
+    """Whether some series of an increase's gauge has a level at the target's start."""
+    (gauge,) = input_metrics(ind)
+    at = np.array([epoch(f.t0)])
+    return any(
+        not math.isnan(float(compute.gauge_levels(s, at, staleness_s(gauge))[0][0]))
+        for _, s in _selected(data, scope, (gauge,))
+    )
+
+
+def _newest_by_metric(
+    conn: psycopg.Connection, data: SeriesMap, target: Target, scope: Scope, f: _Frame
+) -> dict[str, float | None]:
+    """Per input metric, the newest reading in scope at or before the judged instant (epoch seconds); metrics
+    without one among the fetched readings are looked up (one probe per feed)."""
+    until = epoch(f.until)
+    out: dict[str, float | None] = {}
+    for m in input_metrics(target.indicator):
+        best: float | None = None
+        for _, s in _selected(data, scope, (m,)):
+            i = int(np.searchsorted(s.ts, until, side="left")) - 1
+            if i >= 0 and (best is None or s.ts[i] > best):
+                best = float(s.ts[i])
+        out[m] = best
+    missing = [m for m, ts in out.items() if ts is None]
+    if missing:
+        sql = (
+            "SELECT f.metric, max(x.ts) FROM feed_freshness f CROSS JOIN LATERAL ("
+            " SELECT o.ts FROM observation o WHERE o.metric = f.metric AND o.region = f.region"
+            " AND o.operator = f.operator AND o.ts < %s ORDER BY o.ts DESC LIMIT 1) x"
+            " WHERE f.metric = ANY(%s) AND f.region = ANY(%s)"
+        )
+        params: list[object] = [f.until, missing, fetch_regions(target.indicator, target.region)]
+        if target.operator is not None:
+            sql += " AND f.operator IN (%s, 'admin')"
+            params.append(target.operator)
+        for metric_id, ts in conn.execute(sql + " GROUP BY f.metric", params).fetchall():
+            out[metric_id] = None if ts is None else ts.timestamp()
+    return out
+
+
 def _trend_points(data: SeriesMap, target: Target, scope: Scope, f: _Frame) -> tuple[list[float], list[float]]:
-    """Daily points of the last 90 days on the days some reading arrived (x = day end, epoch seconds)."""
+    """Daily points of the last 90 days on the days some reading arrived (x = day end, epoch seconds), and for
+    levels and increases the value in force when the 90 days begin."""
     day = start_of_day((f.trend_from).astimezone(f.t0.tzinfo).date())
     los, his = [], []
     while day < f.until:
@@ -168,6 +233,13 @@ def _trend_points(data: SeriesMap, target: Target, scope: Scope, f: _Frame) -> t
     else:
         ev = evaluate(data, target.indicator, scope, lo, hi, increase_start=epoch(f.t0))
     xs, ys = [], []
+    if not is_volume_ratio(target.indicator) and len(lo):
+        # a level in force when the window opens is data of the window too: with monthly figures it is the
+        # fourth point that lets the median outvote one typo among the three months
+        at_open = evaluate(data, target.indicator, scope, lo[:1], lo[:1], increase_start=epoch(f.t0))
+        if not math.isnan(at_open.combined.value[0]):
+            xs.append(float(lo[0]))
+            ys.append(float(at_open.combined.value[0]))
     for x, y, n in zip(hi, ev.combined.value, reading_days, strict=True):
         if n > 0 and not math.isnan(y):
             xs.append(float(x))
@@ -196,6 +268,11 @@ def _evaluate(conn: psycopg.Connection, target: Target, as_of: datetime | None) 
         actual = _value(data, ind, scope, lo, hi, f.t0)
 
     baseline = _baseline(conn, target, scope, f, data)
+    # an increase is counted from the level at start: without any series' level there, there is nothing
+    # to count from (a single reading after start would read as "no increase")
+    has_baseline = baseline is not None and (
+        not is_increase(ind) or target.baseline is not None or (_has_start_level(data, ind, scope, f))
+    )
     goal = _goal(conn, target, scope, f, baseline)
     expected = None
     if goal is not None and baseline is not None:
@@ -208,11 +285,9 @@ def _evaluate(conn: psycopg.Connection, target: Target, as_of: datetime | None) 
             projected = actual
         else:
             xs, ys = _trend_points(data, target, scope, f)
-            projected = compute.project(xs, ys, epoch(f.t1))
-            if projected is not None and INDICATORS[ind].unit in ("count", "GB", "kWh", "persons", "%", "ratio"):
-                projected = max(0.0, projected)
+            projected = verdict.clamp_to_range(compute.project(xs, ys, epoch(f.t1)), *verdict.physical_range(ind))
 
-    status = compute.decide_status(
+    status = verdict.decide_status(
         actual=actual,
         expected=expected,
         projected=projected,
@@ -221,10 +296,14 @@ def _evaluate(conn: psycopg.Connection, target: Target, as_of: datetime | None) 
         comparator=target.comparator,
         tolerance=target.tolerance,
         deadline_passed=f.as_of >= f.t1,
+        early_achievement=verdict.achievable_early(ind),
+        has_baseline=has_baseline,
     )
     gap = None
     if actual is not None and goal is not None:
         gap = (goal - actual) if target.comparator in (">=", ">") else (actual - goal)
+    newest_by_metric = _newest_by_metric(conn, data, target, scope, f)
+    data_as_of = verdict.newest(newest_by_metric)
 
     progress = Progress(
         target_id=target.id,
@@ -242,6 +321,9 @@ def _evaluate(conn: psycopg.Connection, target: Target, as_of: datetime | None) 
         projected=projected,
         gap=gap,
         status=status,
+        met_now=actual is not None and goal is not None and compute.meets(actual, goal, target.comparator),
+        data_as_of=None if data_as_of is None else datetime.fromtimestamp(data_as_of, f.t0.tzinfo),
+        stale=verdict.is_stale(newest_by_metric, epoch(f.eff)),
         as_of=f.as_of,
         start=target.start,
         deadline=target.deadline,
@@ -271,7 +353,14 @@ def _baseline(conn: psycopg.Connection, target: Target, scope: Scope, f: _Frame,
         before = _value(base_data, ind, scope, f.t0 - f.window, f.t0, f.t0)
         if before is not None:
             return before
-        return _value(base_data, ind, scope, f.t0, min(f.until, f.t0 + f.window), f.t0)
+        # nothing before start: the first window after start that holds data (known at as_of)
+        first = _first_reading_after(conn, target, f.t0, f.until)
+        if first is None:
+            return None
+        opens = first - EPSILON  # just before the first reading: it counts whether it opens or closes its interval
+        end = min(f.until, opens + f.window)
+        base_data = fetch_indicator_inputs(conn, ind, scope, opens, end)
+        return _value(base_data, ind, scope, opens, end, f.t0)
     at_start = _value(data, ind, scope, f.t0, f.t0, f.t0)
     if at_start is not None:
         return at_start
@@ -288,6 +377,23 @@ def _baseline(conn: psycopg.Connection, target: Target, scope: Scope, f: _Frame,
         return None
     day_end = epoch(start_of_day(datetime.fromtimestamp(first_ts, f.t0.tzinfo).date() + timedelta(days=1)))
     return _value(data, ind, scope, f.t0, datetime.fromtimestamp(min(day_end, epoch(f.until)), f.t0.tzinfo), f.t0)
+
+
+def _first_reading_after(conn: psycopg.Connection, target: Target, since: datetime, until: datetime) -> datetime | None:
+    """The earliest reading in scope with since <= ts < until (one probe per feed)."""
+    sql = (
+        "SELECT min(x.ts) FROM feed_freshness f CROSS JOIN LATERAL ("
+        " SELECT o.ts FROM observation o WHERE o.metric = f.metric AND o.region = f.region"
+        " AND o.operator = f.operator AND o.ts >= %s AND o.ts < %s ORDER BY o.ts LIMIT 1) x"
+        " WHERE f.metric = ANY(%s) AND f.region = ANY(%s)"
+    )
+    params: list[object] = [since, until, list(input_metrics(target.indicator))]
+    params.append(fetch_regions(target.indicator, target.region))
+    if target.operator is not None:
+        sql += " AND f.operator IN (%s, 'admin')"
+        params.append(target.operator)
+    row = conn.execute(sql, params).fetchone()
+    return row[0] if row else None
 
 
 def _has_after(s: Series, lo: float, hi: float) -> bool:
@@ -333,24 +439,29 @@ def _add_laggards(
     lo, hi = np.array([epoch(lo_dt)]), np.array([epoch(hi_dt)])
     inc = epoch(f.t0)
 
-    def attribute(parts: list[tuple[str, str, Scope]]) -> list[Laggard]:
+    def attribute(parts: list[tuple[str, str, Scope]]) -> tuple[list[Laggard], Coverage | None]:
+        """The laggards among the parts that reported (a silent part has no figure to blame), and how
+        many of the parts did report."""
         if not parts:
-            return []
+            return [], None
         actual_by: dict[str, float] = {}
         names = {k: n for k, n, _ in parts}
         shortfalls: dict[str, float] = {}
         if INDICATORS[ind].derivation == "count_cities":
             for key, _, sc in parts:
                 v = evaluate(data, ind, sc, lo, hi).combined.value[0]
-                actual_by[key] = 0.0 if math.isnan(v) else float(v)
+                if math.isnan(v):
+                    continue
+                actual_by[key] = float(v)
                 shortfalls[key] = 1.0 if actual_by[key] < 1 else 0.0
         elif is_volume_ratio(ind):
             num_by, den_by = {}, {}
             for key, _, sc in parts:
                 ev = evaluate(data, ind, sc, lo, hi)
                 v = ev.combined.value[0]
-                if not math.isnan(v):
-                    actual_by[key] = float(v)
+                if math.isnan(v):
+                    continue
+                actual_by[key] = float(v)
                 assert ev.numerator is not None and ev.denominator is not None
                 num_by[key], den_by[key] = float(ev.numerator[0]), float(ev.denominator[0])
             shortfalls = compute.ratio_shortfalls(num_by, den_by, goal, INDICATORS[ind].scale, comparator)
@@ -370,10 +481,11 @@ def _add_laggards(
             shortfalls = compute.additive_shortfalls(change_by, weight_by, due, comparator)
         shares = compute.shortfall_shares(shortfalls)
         ranked = sorted(shares.items(), key=lambda kv: -kv[1])[:MAX_LAGGARDS]
-        return [Laggard(key=k, name=names[k], actual=actual_by.get(k), share_of_shortfall=s) for k, s in ranked]
+        laggards = [Laggard(key=k, name=names[k], actual=actual_by.get(k), share_of_shortfall=s) for k, s in ranked]
+        return laggards, Coverage(reported=len(actual_by), of=len(parts))
 
-    p.laggard_cities = attribute(parts_city)
-    p.laggard_operators = attribute(parts_op)
+    p.laggard_cities, p.cities_reporting = attribute(parts_city)
+    p.laggard_operators, p.operators_reporting = attribute(parts_op)
 
 
 # -- many targets, storage ----------------------------------------------------------------------------------
@@ -406,17 +518,20 @@ def store_progress(conn: psycopg.Connection, progresses: list[Progress]) -> None
             laggards = {
                 "cities": [lg.model_dump() for lg in p.laggard_cities],
                 "operators": [lg.model_dump() for lg in p.laggard_operators],
+                "cities_reporting": p.cities_reporting.model_dump() if p.cities_reporting else None,
+                "operators_reporting": p.operators_reporting.model_dump() if p.operators_reporting else None,
             }
             conn.execute(
                 """
                 INSERT INTO target_progress (target_id, evaluated_at, as_of, status, actual, expected, projected,
-                                             goal, baseline, gap, unit, deadline, laggards)
-                VALUES (%s, now(), %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb)
+                                             goal, baseline, gap, unit, deadline, laggards, met_now, data_as_of, stale)
+                VALUES (%s, now(), %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s::jsonb, %s, %s, %s)
                 ON CONFLICT (target_id) DO UPDATE SET
                     evaluated_at = now(), as_of = EXCLUDED.as_of, status = EXCLUDED.status,
                     actual = EXCLUDED.actual, expected = EXCLUDED.expected, projected = EXCLUDED.projected,
                     goal = EXCLUDED.goal, baseline = EXCLUDED.baseline, gap = EXCLUDED.gap,
-                    unit = EXCLUDED.unit, deadline = EXCLUDED.deadline, laggards = EXCLUDED.laggards
+                    unit = EXCLUDED.unit, deadline = EXCLUDED.deadline, laggards = EXCLUDED.laggards,
+                    met_now = EXCLUDED.met_now, data_as_of = EXCLUDED.data_as_of, stale = EXCLUDED.stale
                 """,
                 (
                     p.target_id,
@@ -431,5 +546,8 @@ def store_progress(conn: psycopg.Connection, progresses: list[Progress]) -> None
                     p.unit,
                     p.deadline,
                     json.dumps(laggards, ensure_ascii=False),
+                    p.met_now,
+                    p.data_as_of,
+                    p.stale,
                 ),
             )

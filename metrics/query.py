@@ -157,7 +157,8 @@ def fetch_series(
     base at `since`. The operator filter is not applied to the administration's reference series."""
     where, params = _filters(metrics, regions, operator, entity)
     params.update(since=since, until=until)
-    sql = f"SELECT {_COLS} FROM observation WHERE {where} AND ts >= %(since)s AND ts < %(until)s"
+    # ts = until too: a delta stamped at a bucket's end is the volume of that bucket
+    sql = f"SELECT {_COLS} FROM observation WHERE {where} AND ts >= %(since)s AND ts <= %(until)s"
     if prior_since is not None and prior_since < since:
         params["prior_since"] = prior_since
         counters = [m for m in metrics if METRICS[m].entity_required and METRICS[m].kind == Kind.COUNTER]

@@ -49,6 +49,9 @@ class Indicator:
     #: Multiply the ratio by this (100 for percentages).
     scale: float = 1.0
     kind: Kind | None = None
+    #: Physical range projections are kept in; None = by unit (≥ 0, shares ≤ 100; metrics.verdict).
+    physical_min: float | None = None
+    physical_max: float | None = None
 
 
 _DAY = 86400
@@ -167,6 +170,7 @@ DERIVED_INDICATORS: dict[str, Indicator] = {
             "data-centre PUE: Σ facility energy / Σ IT energy",
             "ratio",
             ("dc_energy_total_kwh", "dc_energy_it_kwh"),
+            physical_min=1.0,  # facility energy includes the IT energy
         ),
         Indicator(
             "gigabit_cities", "count", "cities holding the gigabit-city designation", "count_cities", ("gigabit_city",)

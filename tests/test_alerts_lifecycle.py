@@ -88,7 +88,7 @@ def test_durations_read_as_seconds() -> None:
 def test_rule_of_a_kind_without_its_fields_is_refused_with_the_reason() -> None:
     with pytest.raises(ValueError, match="needs `comparator` and `value`"):
         Rule.model_validate({"id": "x", "kind": "threshold", "indicator": "dc_pue"})
-    with pytest.raises(ValueError, match="needs a known `metric`"):
+    with pytest.raises(ValueError, match="`metric` must be known"):
         Rule.model_validate({"id": "x", "kind": "stale", "metric": "nope"})
 
 
@@ -98,7 +98,9 @@ def test_shipped_rules_cover_every_default_target_and_metric(tmp_path) -> None:
     rules = read_rules_file()
     targets = {r.target for r in rules if r.kind == "target"}
     assert "jx-2022-5g-new" in targets and "gz-2025-dc-pue" in targets and len(targets) == 16
-    assert {r.metric for r in rules if r.kind == "stale"} == set(METRICS)
+    (stale,) = [r for r in rules if r.kind == "stale"]  # one rule for every metric, each at its cadence
+    assert stale.metric is None and stale.group_by == ["operator"]
+    assert {stale.effective_cadence_s(m) for m in METRICS} == {m.cadence_s for m in METRICS.values()}
     pue = next(r for r in rules if r.kind == "threshold")
     assert (pue.indicator, pue.comparator, pue.value, pue.window_s) == ("dc_pue", ">", 1.5, 7 * 86400)
     quality = next(r for r in rules if r.kind == "quality")

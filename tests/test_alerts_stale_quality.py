@@ -38,10 +38,12 @@ def _rule(rule_id: str) -> Rule:
     return next(r for r in read_rules_file() if r.id == rule_id)
 
 
-def test_silent_operator_fires_one_grouped_stale_notification_for_eleven_cities(
+def test_an_operator_silent_in_all_eleven_cities_is_one_alert_for_its_feed(
     conn: psycopg.Connection, receiver: WebhookReceiver
 ) -> None:
-    upsert_rule(conn, _rule("stale-traffic-mobile-gb"))  # traffic_mobile_gb: cadence 1 day, stale after 2 days
+    upsert_rule(
+        conn, Rule(id="stale-traffic-mobile-gb", kind="stale", metric="traffic_mobile_gb")
+    )  # traffic_mobile_gb: cadence 1 day, stale after 2 days
     upsert_channel(conn, Channel(name="hook", kind="webhook", config={"url": receiver.url + "/alerts"}))
     t = datetime.now(UTC).replace(microsecond=0) - 3 * DAY
     _push(conn, "cmcc", t, CITIES)  # cmcc reports all eleven cities at t, then goes silent
@@ -51,33 +53,51 @@ def test_silent_operator_fires_one_grouped_stale_notification_for_eleven_cities(
     evaluate(conn, t + 2 * DAY)  # exactly 2 days of silence: not yet stale
     assert list_alerts(conn) == []
     report = evaluate(conn, t + 2 * DAY + timedelta(minutes=1))
-    firing = list_alerts(conn)
-    assert report.fired == 11 and len(firing) == 11
-    assert {a.scope["operator"] for a in firing} == {"cmcc"}
-    assert {a.scope["region"] for a in firing} == set(CITIES)
-    assert "cmcc has sent no traffic_mobile_gb" in firing[0].summary
+    # one alert for the feed (the old engine raised one per city: eleven)
+    (alert,) = list_alerts(conn)
+    assert report.fired == 1
+    assert alert.scope == {"operator": "cmcc", "metric": "traffic_mobile_gb"}
+    assert "cmcc has sent no traffic_mobile_gb for any of its 11 regions" in alert.summary
+    assert alert.value == pytest.approx(2 * 86400 + 60)
 
     sent = deliver_pending(conn, t + 2 * DAY + timedelta(minutes=1))
     assert sent.sent == 1
     (request,) = receiver.delivered
     assert request.path == "/alerts"
-    assert request.body["event"] == "firing" and request.body["count"] == 11
+    assert request.body["event"] == "firing" and request.body["count"] == 1
+    assert request.body["group"] == {"operator": "cmcc"}
     assert request.body["rule"]["id"] == "stale-traffic-mobile-gb"
-    assert len(request.body["alerts"]) == 11 and "11 alerts" in request.body["title"]
 
     # evaluating again while still silent: nothing new
     evaluate(conn, t + 2 * DAY + timedelta(minutes=2))
     deliver_pending(conn, t + 2 * DAY + timedelta(minutes=2))
     assert len(receiver.delivered) == 1
 
-    # cmcc resumes: all eleven resolve, again as one message
+    # cmcc resumes: resolved, notified once the group interval (5 min) since the firing message has passed,
+    # with the value at resolution (seconds since the newest reading: 1 min), not the firing value
     _push(conn, "cmcc", t + 2 * DAY + timedelta(minutes=2), CITIES)
     report = evaluate(conn, t + 2 * DAY + timedelta(minutes=3))
-    assert report.resolved == 11 and list_alerts(conn) == []
-    assert len(list_alerts(conn, "resolved")) == 11
-    deliver_pending(conn, t + 2 * DAY + timedelta(minutes=3))
+    assert report.resolved == 1 and list_alerts(conn) == []
+    (resolved,) = list_alerts(conn, "resolved")
+    assert resolved.value == pytest.approx(60) and "cmcc sends traffic_mobile_gb again" in resolved.summary
+    deliver_pending(conn, t + 2 * DAY + timedelta(minutes=5))
+    assert len(receiver.delivered) == 1
+    deliver_pending(conn, t + 2 * DAY + timedelta(minutes=6))
     assert len(receiver.delivered) == 2
-    assert receiver.delivered[1].body["event"] == "resolved" and receiver.delivered[1].body["count"] == 11
+    body = receiver.delivered[1].body
+    assert body["event"] == "resolved" and body["counts"] == {"firing": 0, "new": 0, "resolved": 1}
+    assert body["alerts"][0]["value"] == pytest.approx(60)
+
+
+def test_a_feed_silent_in_some_cities_names_them_in_one_alert(conn: psycopg.Connection) -> None:
+    upsert_rule(conn, Rule(id="stale-traffic-mobile-gb", kind="stale", metric="traffic_mobile_gb"))
+    t = datetime.now(UTC).replace(microsecond=0) - 3 * DAY
+    _push(conn, "cucc", t, CITIES)
+    _push(conn, "cucc", t + 2 * DAY, tuple(c for c in CITIES if c not in (360800, 360900)))
+    evaluate(conn, t + 2 * DAY + timedelta(minutes=1))
+    (alert,) = list_alerts(conn)
+    assert alert.scope == {"operator": "cucc", "metric": "traffic_mobile_gb"}
+    assert "for 2 of its 11 regions (Ji'an 吉安, Yichun 宜春)" in alert.summary
 
 
 def test_stale_alert_fires_after_the_cadence_of_the_metric(conn: psycopg.Connection) -> None:
@@ -89,7 +109,7 @@ def test_stale_alert_fires_after_the_cadence_of_the_metric(conn: psycopg.Connect
     assert list_alerts(conn) == []
     evaluate(conn, t + DAY + timedelta(seconds=1))
     (alert,) = list_alerts(conn, operator="cucc")
-    assert alert.scope == {"operator": "cucc", "metric": "traffic_mobile_gb", "region": 360700}
+    assert alert.scope == {"operator": "cucc", "metric": "traffic_mobile_gb"}
     assert alert.value == 86401.0  # seconds of silence
     assert list_alerts(conn, operator="cmcc") == []
 

@@ -50,10 +50,25 @@ def test_counter_increments_handle_a_reset_like_prometheus_increase() -> None:
     assert list(inc) == [0, 150, 150, 50, 150]
 
 
-def test_delta_volumes_sum_within_half_open_buckets() -> None:
+def test_a_delta_belongs_to_the_bucket_its_stamp_closes() -> None:
+    # a delta is the volume of the interval ending at its ts: the one stamped 10 closes (0, 10]
     d = s((0, 1), (5, 2), (10, 4))
     v, n = compute.volumes(d, "delta", np.array([0.0, 10.0]), np.array([10.0, 20.0]))
-    assert list(v) == [3, 4] and list(n) == [2, 1]
+    assert list(v) == [6, 0] and list(n) == [2, 0]
+
+
+def test_a_daily_delta_stamped_at_midnight_lands_in_the_day_before() -> None:
+    day = 86400.0
+    # traffic of day 1 reported at the start of day 2, of day 2 at the start of day 3
+    d = s((2 * day, 100), (3 * day, 200))
+    v, _ = compute.volumes(d, "delta", np.array([day, 2 * day, 3 * day]), np.array([2 * day, 3 * day, 4 * day]))
+    assert list(v) == [100, 200, 0]
+
+
+def test_counter_increments_are_booked_at_the_reading_that_ends_them_within_half_open_buckets() -> None:
+    c = s((0, 0), (5, 2), (10, 6))
+    v, n = compute.volumes(c, "counter", np.array([0.0, 10.0]), np.array([10.0, 20.0]))
+    assert list(v) == [2, 4] and list(n) == [2, 1]
 
 
 def test_ratio_of_sums_is_not_the_mean_of_ratios() -> None:

@@ -17,6 +17,7 @@ from fastapi.responses import FileResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 from starlette.concurrency import run_in_threadpool
 
+from alerts.store import STATES
 from api.console import auth, charts, queries, views
 from api.deps import database
 from api.errors import ApiError
@@ -136,13 +137,22 @@ def target_page(request: Request, target_id: str, as_of: str | None = Query(None
 
 
 @router.get("/alerts")
-def alerts_page(request: Request) -> Response:
+def alerts_page(
+    request: Request,
+    state: str = Query("firing", max_length=10),
+    rule: str | None = Query(None, max_length=64),
+    operator: str | None = Query(None, max_length=32),
+    page: int = Query(1, ge=1, le=100_000),
+) -> Response:
     who = auth.signed_in(request)
     if (refused := _scoped_gate(request, who)) is not None:
         return refused
+    if state not in STATES:
+        return _message(request, who, 422, "Bad state", f"state={state!r}: use one of {', '.join(STATES)}.")
+    scope = _scope(who) or (operator or None)
     with database(request).connection() as conn:
-        firing, recent = queries.alerts_view(conn, _scope(who))
-    return _page(request, "alerts.html", who, firing=firing, recent=recent)
+        view = queries.alerts_view(conn, scope, state=state, rule=rule or None, page=page)
+    return _page(request, "alerts.html", who, v=view)
 
 
 @router.get("/feeds")

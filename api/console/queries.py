@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 import psycopg
 
-from alerts.store import Alert, list_alerts
+from alerts.store import Alert, AlertGroup, alert_groups, count_alerts, list_alerts
 from api.console.charts import Chart, Point, expected_trajectory, trajectory_chart
 from api.console.views import FeedGrid, freshness_grid
 from metrics import (
@@ -31,7 +31,9 @@ from reference.catalogue import METRICS
 from reference.regions import PROVINCE
 
 MAX_REJECTIONS = 200
-RECENT_ALERTS = 50
+ALERTS_PER_PAGE = 25
+#: groups listed above the alerts; the rest are reached through the filters
+MAX_GROUPS = 30
 #: Targets spanning at most this many days are drawn from daily points, longer ones from monthly points.
 DAILY_CHART_DAYS = 92
 
@@ -169,11 +171,59 @@ def target_detail(conn: psycopg.Connection, target_id: str, as_of: datetime | No
     )
 
 
-def alerts_view(conn: psycopg.Connection, operator: str | None) -> tuple[list[Alert], list[Alert]]:
-    """(firing, recent others) — for an operator key only alerts scoped to its operator, as GET /v1/alerts."""
-    firing = list_alerts(conn, "firing", operator=operator)
-    recent = [a for a in list_alerts(conn, "all", operator=operator) if a.state != "firing"][:RECENT_ALERTS]
-    return firing, recent
+@dataclass
+class AlertsView:
+    """One page of the alerts page: the groups of the matching alerts, a page of them, and the filters."""
+
+    state: str
+    rule: str | None
+    operator: str | None
+    groups: list[AlertGroup]
+    more_groups: int
+    alerts: list[Alert]
+    total: int
+    page: int
+    pages: int
+    rules: list[str]
+    operators: list[str]
+
+
+def alerts_view(
+    conn: psycopg.Connection,
+    operator: str | None,
+    *,
+    state: str = "firing",
+    rule: str | None = None,
+    page: int = 1,
+    per_page: int = ALERTS_PER_PAGE,
+) -> AlertsView:
+    """The alerts in `state` (of one rule, about one operator), folded by notification group and a page at a
+    time — for an operator key only alerts scoped to its operator, as GET /v1/alerts."""
+    total = count_alerts(conn, state, operator, rule=rule)
+    pages = max(1, -(-total // per_page))
+    page = min(max(1, page), pages)
+    groups = alert_groups(conn, state, operator, rule=rule)
+    alerts = list_alerts(conn, state, operator, rule=rule, limit=per_page, offset=(page - 1) * per_page)
+    rules = [r for (r,) in conn.execute("SELECT DISTINCT rule_id FROM alert ORDER BY 1")]
+    ops = [
+        o for (o,) in conn.execute("SELECT DISTINCT scope->>'operator' FROM alert WHERE scope ? 'operator' ORDER BY 1")
+    ]
+    conn.commit()
+    if operator is not None:
+        ops = [operator]
+    return AlertsView(
+        state,
+        rule,
+        operator,
+        groups[:MAX_GROUPS],
+        max(0, len(groups) - MAX_GROUPS),
+        alerts,
+        total,
+        page,
+        pages,
+        rules,
+        ops,
+    )
 
 
 def feeds_view(conn: psycopg.Connection, operator: str | None) -> tuple[FeedGrid, list[FeedFreshness]]:

@@ -17,6 +17,7 @@ from ingest.ahead import read_ahead
 from ingest.pipeline import IngestPipeline, PreparedBatch
 from ingest.report import Rejection
 from ingest.validate import TimestampRule
+from storage.analyze import LOAD_TABLES, analyze_changed
 
 MAX_ERRORS_IN_REPORT = 1000
 
@@ -138,4 +139,6 @@ def load_csv(
             "INSERT INTO upload (id, operator, filename, sha256, report) VALUES (%s, %s, %s, %s, %s)",
             (report.id, operator, name, scan.sha256, Jsonb(report.as_dict())),
         )
+    if report.accepted or report.revised:  # a bulk load: the planner should know the new rows
+        analyze_changed(conn, ("observation", *LOAD_TABLES))
     return report
