@@ -66,7 +66,7 @@ def _upload_operator(principal: Principal, named: str | None) -> str | None:
     summary="Upload a CSV file",
 )
 async def post_upload(request: Request, principal: Principal = Depends(WRITER)) -> JSONResponse:
-    """Load a CSV (long or wide, UTF-8 or GB18030; contract §6) through the ingest pipeline. The file is
+    """Load a CSV (long or wide, UTF-8 or GB18030; docs/interface.md §6) through the ingest pipeline. The file is
     streamed to disk (at most 200 MB). Rows whose `operator` column names another operator are rejected
     for operator keys; admin keys trust the column (or the `operator` field as a default).
     Answers 201 with the upload report, which GET /v1/uploads/{id} returns again."""
