@@ -38,7 +38,8 @@ def _load(db: Database, upload: ReceivedUpload, operator: str | None, trusted: b
                 source=f"http-upload:{upload.filename}",
             )
     except UnusableInput as exc:
-        raise ApiError(422, f"{exc}") from None
+        # the loader reads a temporary file: name the user's file instead
+        raise ApiError(422, str(exc).replace(upload.path.name, upload.filename or "the file")) from None
     except UnicodeDecodeError:  # the loader does not wrap this one when it hits the header line
         raise ApiError(422, f"{upload.filename} is neither UTF-8 nor GB18030 text; save it as UTF-8 CSV") from None
     finally:
