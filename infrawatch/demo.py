@@ -20,7 +20,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -42,6 +42,8 @@ DEFAULT_PORT = 8000
 DEMO_KEYS = (("admin", None), ("viewer", None), ("operator", "cmcc"), ("operator", "ctcc"))
 #: Seconds without any new stored observation after which the demo stops waiting for the backfill.
 STALL_S = 60.0
+#: The last hours of the history are sent at the live cadence (meters every 5 minutes), the rest hourly.
+RECENT = timedelta(hours=3)
 
 
 class DemoError(RuntimeError):
@@ -228,15 +230,33 @@ class Backfill:
         return text
 
 
+def _history(services: Services, url: str, env: dict[str, str], mqtt_url: str, year: int, since: datetime,
+             until: datetime) -> Backfill:
+    """The history from `since` to `until`: hourly meter readings up to RECENT before `until`, then the live
+    cadence (so that no meter looks silent when the live simulation takes over)."""
+    recent = max(since, until - RECENT)
+    parts: list[tuple[datetime, datetime, tuple[str, ...]]] = []
+    if recent > since:
+        parts.append((since, recent, demo_data.HISTORY_SETTINGS))
+    parts.append((recent, until, ()))
+    total = Backfill(0, 0, 0)
+    for start, end, settings in parts:
+        part = _backfill(services, url, env, mqtt_url, year, start.isoformat(), end.isoformat(), settings)
+        total = Backfill(total.sent + part.sent, total.stored + part.stored, total.rejected + part.rejected)
+        if part.missing > 0:
+            break
+    return total
+
+
 def _backfill(services: Services, url: str, env: dict[str, str], mqtt_url: str, year: int, since: str,
-              until: str) -> Backfill:
-    """Publish the demo's history in (since, until] through MQTT and wait until the collector has stored all
-    of it (or stops making progress for STALL_S)."""
+              until: str, settings: tuple[str, ...] = ()) -> Backfill:
+    """Publish the demo's observations in [since, until] through MQTT and wait until the collector has stored
+    all of them (or stops making progress for STALL_S)."""
     data_dir = services.data_dir
     base_stored, base_rejected = _received(url)
     args = ["simulate", "--scenario", demo_data.SCENARIO, "--to", "mqtt", "--url", mqtt_url, "--json",
             "--from", since, "--until", until]
-    for setting in (*demo_data.scenario_settings(year), *demo_data.HISTORY_SETTINGS):
+    for setting in (*demo_data.scenario_settings(year), *settings):
         args += ["--set", setting]
     report_path = data_dir / "logs" / "backfill.json"
     report_path.unlink(missing_ok=True)
@@ -247,7 +267,7 @@ def _backfill(services: Services, url: str, env: dict[str, str], mqtt_url: str, 
         while proc.poll() is None:
             services.check_alive()
             stored = _received(url)[0] - base_stored
-            progress.update(task, description=f"publishing {since[:10]} … now through MQTT: {stored:,} stored")
+            progress.update(task, description=f"publishing {since[:16]} … {until[:16]} through MQTT: {stored:,} stored")
             time.sleep(1)
         sent = _emitted(report_path)
         if proc.returncode != 0 or sent is None:
@@ -270,16 +290,23 @@ def _backfill(services: Services, url: str, env: dict[str, str], mqtt_url: str, 
 
 
 def _load_demo_targets(url: str, data_dir: Path, year: int) -> tuple[int, int]:
-    """Load the shipped targets and the demo's (re-based to `year`, with a target alert rule each)."""
+    """Load the shipped targets and the demo's (re-based to `year`, with a target alert rule each); returns how
+    many of each."""
     from alerts.rules import Rule
     from alerts.store import sync_rules_file, upsert_rule
-    from metrics import load_targets
+    from metrics import DEFAULT_TARGETS_FILE, load_targets, retire_target
+    from metrics.targets import read_targets_file
     from storage import connect
 
     targets = demo_data.demo_targets(year)
     path = demo_data.write_targets_file(data_dir / "demo-targets.yaml", targets)
     with connect(url) as conn:
         shipped = load_targets(conn)
+        # the shipped targets whose deadline is before the demo's history would only show no data (or a
+        # "missed" judged on one baseline report): they stay in the database, retired, ids unchanged
+        for t in read_targets_file(DEFAULT_TARGETS_FILE):
+            if t.deadline < date(year, 1, 1):
+                retire_target(conn, t.id)
         load_targets(conn, path)
         conn.commit()
         sync_rules_file(conn)
@@ -364,15 +391,15 @@ def run_demo(reset: bool, port: int | None, live: bool, broker_kind: str = "auto
         # History from the previous December (or from where the last run stopped) up to now, then live.
         state_path = data_dir / "demo-state.json"
         state = json.loads(state_path.read_text()) if state_path.exists() else {}
-        since = state["until"] if state.get("year") == year and state.get("until") else \
-            demo_data.history_start(year).isoformat()
+        since = datetime.fromisoformat(state["until"]) if state.get("year") == year and state.get("until") else \
+            datetime.combine(demo_data.history_start(year), datetime.min.time(), demo_data.PLAN_ZONE)
+        result = _history(services, url, env, mqtt_url, year, since, now)
         until = now.isoformat()
-        result = _backfill(services, url, env, mqtt_url, year, since, until)
         if result.missing > 0:
             console.print(f"[yellow]not everything sent was stored: {result.line()}. The collector stopped "
                           f"storing for {STALL_S:.0f}s{_last_error(ingest_log)}; see {ingest_log}[/yellow]")
         else:
-            console.print(f"[green]✓[/green] history {since[:10]} … {until[:16]}: {result.line()}")
+            console.print(f"[green]✓[/green] history {since:%Y-%m-%d} … {now:%Y-%m-%d %H:%M} UTC: {result.line()}")
         state_path.write_text(json.dumps({"year": year, "until": until}))
         if live:
             args = ["simulate", "--scenario", demo_data.SCENARIO, "--to", "mqtt", "--url", mqtt_url, "--live",
