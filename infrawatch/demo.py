@@ -184,7 +184,7 @@ def _choose_port(port: int | None) -> tuple[int, str | None]:
     return port, None
 
 
-def _wait_subscribed(services: Services, offset: int, timeout: float = 60) -> None:
+def _wait_subscribed(services: Services, offset: int, timeout: float = 180) -> None:
     """Wait until the collector's log says it has subscribed: from then on the broker keeps its messages."""
     log = services.log_path("ingest")
     deadline = time.monotonic() + timeout

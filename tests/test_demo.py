@@ -31,7 +31,7 @@ def _clean_env(home: Path) -> dict[str, str]:
     return env
 
 
-def _read_until_ready(proc: subprocess.Popen[str], timeout: float) -> str:
+def _read_until_ready(proc: subprocess.Popen[str], timeout: float, stderr: Path) -> str:
     lines: list[str] = []
     assert proc.stdout is not None
     reader = threading.Thread(target=lambda: lines.extend(iter(proc.stdout.readline, "")), daemon=True)
@@ -44,7 +44,8 @@ def _read_until_ready(proc: subprocess.Popen[str], timeout: float) -> str:
         if proc.poll() is not None:
             break
         time.sleep(0.5)
-    raise AssertionError(f"the demo did not report ready (exit {proc.returncode}): {''.join(lines)[-2000:]}")
+    raise AssertionError(f"the demo did not report ready (exit {proc.returncode}): {''.join(lines)[-2000:]}\n"
+                         f"stderr: {stderr.read_text(errors='replace')[-3000:]}")
 
 
 def _processes_with_home(home: Path) -> list[str]:
@@ -64,13 +65,14 @@ def _processes_with_home(home: Path) -> list[str]:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(600)  # ~45 s on an idle machine; minutes on a busy one
 def test_the_demo_from_a_clean_home_is_true_live_offline_and_leaves_nothing_behind_when_killed(tmp_path: Path):
     stderr_path = tmp_path / "demo.stderr"
     with open(stderr_path, "w") as stderr:
         proc = subprocess.Popen([sys.executable, "-m", "infrawatch", "demo", "--port", "0"], cwd=tmp_path,
                                 env=_clean_env(tmp_path), stdout=subprocess.PIPE, stderr=stderr, text=True)
     try:
-        text = _read_until_ready(proc, timeout=280)
+        text = _read_until_ready(proc, timeout=480, stderr=stderr_path)
         # The ready line says what was sent and what was stored, and it waited until they were equal.
         counts = re.search(r"([\d,]+) observations sent, ([\d,]+) stored", text)
         assert counts, text
