@@ -1,1 +1,1 @@
-"""Alerting: rules, the alert engine and life cycle, notifications and the scheduler (contract §9)."""
+"""Alerting: rules, the alert engine and life cycle, notifications and the scheduler (docs/interface.md §9)."""

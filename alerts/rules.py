@@ -1,4 +1,4 @@
-"""Alert rules: the pydantic model of the four rule kinds (contract §9) and the YAML rules-file loader."""
+"""Alert rules: the pydantic model of the four rule kinds (docs/interface.md §9) and the YAML rules-file loader."""
 
 from __future__ import annotations
 

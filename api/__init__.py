@@ -1,4 +1,4 @@
-"""The HTTP API (contract §7): FastAPI app factory, API-key auth and thin routes over the other layers."""
+"""The HTTP API (docs/interface.md §7): FastAPI app factory, API-key auth and thin routes over the other layers."""
 
 from api.app import create_app
 

@@ -15,6 +15,7 @@ from psycopg_pool import PoolTimeout
 from starlette.concurrency import run_in_threadpool
 
 from api.deps import Database, Limits
+from api.docs import install_docs
 from api.errors import install_error_handlers
 from api.routes import (
     alert_rules,
@@ -35,7 +36,8 @@ from storage import SchemaBehind, check_schema, database_url
 
 log = logging.getLogger(__name__)
 
-DESCRIPTION = """Telemetry ingest and plan-target monitoring (contract §7).
+DESCRIPTION = """Telemetry ingest and plan-target monitoring. The interface for operators and their tools
+(identifiers, metrics, observations, CSV, MQTT, statuses) is described in docs/interface.md.
 
 Authenticate with `Authorization: Bearer <key>`; keys come from `infrawatch keys create` and carry a role:
 `operator` (writes and reads only its own operator's data), `viewer` (reads all), `admin` (all, plus
@@ -111,9 +113,11 @@ def create_app(
         version="1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url=None,
+        redoc_url=None,
         openapi_url="/openapi.json",
     )
+    install_docs(app)
     app.state.settings = settings
     app.state.db = Database(url, timeout=db_timeout, read_url=settings.database_read_url or None)
     app.state.limits = limits or Limits()

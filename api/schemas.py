@@ -1,4 +1,4 @@
-"""Request and response shapes of the HTTP API (contract §7), and the parsing of query values."""
+"""Request and response shapes of the HTTP API (docs/interface.md §7), and the parsing of query values."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ OPERATOR_PATTERN = r"^[a-z][a-z0-9_]{1,31}$"
 
 
 class ObservationsIn(BaseModel):
-    """A batch of observations (contract §4). Each item is checked on its own: a bad item is rejected
+    """A batch of observations (docs/interface.md §4). Each item is checked on its own: a bad item is rejected
     with its index, the others are stored."""
 
     observations: list[Any] = Field(
@@ -96,7 +96,7 @@ UPLOAD_BODY: dict[str, Any] = {
                     "type": "object",
                     "required": ["file"],
                     "properties": {
-                        "file": {"type": "string", "format": "binary", "description": "the CSV (contract §6)"},
+                        "file": {"type": "string", "format": "binary", "description": "the CSV (docs/interface.md §6)"},
                         "timezone": {
                             "type": "string",
                             "description": "IANA time zone for naive timestamps and dates (default Asia/Shanghai)",

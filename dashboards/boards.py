@@ -31,7 +31,7 @@ FRESHNESS_STALE_FACTOR = 2  # metrics.freshness.is_stale: stale when older than 
 UNKNOWN_METRIC_CADENCE_S = 86400  # metrics.freshness: cadence of a metric missing from the catalogue
 DEFAULT_PUE_GOAL = 1.5  # domain.md: Ganzhou's data-centre PUE goal (< 1.5)
 
-#: Target status → (text shown, colour); the statuses of contract §8.
+#: Target status → (text shown, colour); the statuses of docs/interface.md §8.
 STATUS_COLORS: dict[str, tuple[str, str]] = {
     "achieved": ("achieved", "green"),
     "on_track": ("on track", "semi-dark-green"),
@@ -119,7 +119,7 @@ def _links() -> list[Json]:
 
 def _indicator_variable(default: str = "bs5g_total") -> Json:
     return custom_variable(
-        "indicator", "Indicator", indicator_options(), current=default, description="Indicators of contract §2 and §3"
+        "indicator", "Indicator", indicator_options(), current=default, description="Indicators of docs/interface.md §2 and §3"
     )
 
 
@@ -220,7 +220,7 @@ def plan_targets_board() -> Json:
             ],
             width=24,
             height=12,
-            description="One row per active target (contract §8). Expected = baseline + (goal − baseline) × elapsed "
+            description="One row per active target (docs/interface.md §8). Expected = baseline + (goal − baseline) × elapsed "
             "fraction; projected = the 90-day trend carried to the deadline.",
             decimals=2,
             options={"showHeader": True, "cellHeight": "sm", "footer": {"show": False}},
@@ -731,7 +731,7 @@ def alerts_board() -> Json:
     b = Board(
         uid="iw-alerts",
         title="Alerts",
-        description="Firing alerts and the recent ones, acknowledged or not (contract §9).",
+        description="Firing alerts and the recent ones, acknowledged or not (docs/interface.md §9).",
         tags=[TAG, "alerts"],
         time_from="now-30d",
         refresh="1m",

@@ -24,6 +24,39 @@ from rich.table import Table
 from infrawatch.logs import setup_logging
 from infrawatch.settings import get_settings
 
+_PLAIN_TYPES = {"str": "TEXT", "int": "INTEGER", "float": "FLOAT", "Path": "PATH", "bool": ""}
+
+
+def _plain_type(label: str | None) -> str | None:
+    """`<int>` → `INTEGER`, `<list[Path]>` → `PATH`, `<bool>` → nothing: types named as click names them."""
+    if not label or not (label.startswith("<") and label.endswith(">")):
+        return label
+    inner = label[1:-1].removeprefix("list[").removesuffix("]")
+    plain = _PLAIN_TYPES.get(inner, inner.upper() if inner.isidentifier() else f"[{inner}]")
+    return plain or None
+
+
+def _render_types_plainly() -> None:
+    """typer 0.2x prints `<bool>` after every flag and `<str>` after every option in --help; print nothing
+    after a flag and TEXT / INTEGER / PATH after the others, as click-based tools do."""
+    from typer import core
+
+    for cls in (getattr(core, "TyperOption", None), getattr(core, "TyperArgument", None)):
+        original = getattr(cls, "display_type_rich", None)
+        if cls is None or original is None or getattr(original, "_plain", False):
+            continue
+
+        def display(self: object, ctx: object, _original: object = original) -> str | None:
+            if getattr(self, "is_flag", False) or getattr(self, "count", False):
+                return None
+            return _plain_type(_original(self, ctx))  # type: ignore[operator]
+
+        display._plain = True  # type: ignore[attr-defined]
+        cls.display_type_rich = display
+
+
+_render_types_plainly()
+
 app = typer.Typer(
     help="infrawatch: plan-target monitoring for digital infrastructure.",
     no_args_is_help=True,

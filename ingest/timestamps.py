@@ -1,4 +1,4 @@
-"""Timestamp rules of the contract: RFC 3339 for JSON, and the looser spreadsheet forms for CSV.
+"""Timestamp rules of docs/interface.md §4 and §6: RFC 3339 for JSON, and the looser spreadsheet forms for CSV.
 
 Pure functions: text in, UTC epoch microseconds (or a reason) out.
 """

@@ -1,4 +1,4 @@
-"""Validation of observations (contract §4), column-wise over a batch so one bad item never blocks the rest.
+"""Validation of observations (docs/interface.md §4), column-wise over a batch so one bad item never blocks the rest.
 
 Collectors turn their input into a raw frame (columns metric, region, operator, entity, ts, value,
 location, raw); `validate_frame` splits it into valid, normalised rows and rejections with reasons.

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -10,7 +12,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-out = Console(soft_wrap=True)
+#: Piped output is not cut to 80 columns: tables keep whole ids (rows wrap in the other columns).
+out = Console(soft_wrap=True, width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 200)
 err = Console(stderr=True)
 
 STATUS_STYLE = {
@@ -73,7 +76,14 @@ def register(app: typer.Typer) -> None:
         if as_json:
             out.print_json(json.dumps([t.model_dump(mode="json") for t in targets], ensure_ascii=False))
             return
-        table = Table("id", "indicator", "region", "goal", "from → by", "source", "active", show_edge=False)
+        table = Table(show_edge=False)
+        table.add_column("id", no_wrap=True)
+        table.add_column("indicator", no_wrap=True)
+        table.add_column("region", no_wrap=True)
+        table.add_column("goal")
+        table.add_column("from → by")
+        table.add_column("source", overflow="fold")
+        table.add_column("active", no_wrap=True)
         for t in targets:
             goal = (
                 f"{t.comparator} {_fmt(t.goal)}"
@@ -154,9 +164,13 @@ def register(app: typer.Typer) -> None:
         if as_json:
             out.print_json(json.dumps([p.model_dump(mode="json") for p in progresses], ensure_ascii=False))
             return
-        table = Table(
-            "target", "status", "actual", "expected", "projected", "goal", "deadline", "laggards", show_edge=False
-        )
+        table = Table(show_edge=False)
+        table.add_column("target", no_wrap=True)
+        table.add_column("status", no_wrap=True)
+        for name in ("actual", "expected", "projected", "goal"):
+            table.add_column(name, justify="right")
+        table.add_column("deadline", no_wrap=True)
+        table.add_column("laggards", overflow="fold")
         for p in progresses:
             lag = ", ".join(
                 f"{lg.name} {(lg.share_of_shortfall or 0):.0%}"

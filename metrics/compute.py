@@ -352,7 +352,7 @@ def decide_status(
     tolerance: float,
     deadline_passed: bool,
 ) -> Status:
-    """Contract §8's status rules.
+    """The status rules of docs/interface.md §8.
 
     Without a projection (fewer than 3 points in the trend window) the status rests on actual vs
     expected alone: within the tolerance → on_track, else at_risk (a trend is needed to say off_track).

@@ -1,4 +1,4 @@
-"""How each indicator (contract §3) is computed from fetched series: selection of the series in a scope
+"""How each indicator (docs/interface.md §3) is computed from fetched series: selection of the series in a scope
 and the combination rule. Pure: takes a mapping of series, returns per-bucket values."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Progress of plan targets (contract §8): actual, expected, projected, status, gap and laggards.
+"""Progress of plan targets (docs/interface.md §8): actual, expected, projected, status, gap and laggards.
 
 Fetches the readings a target needs, then leaves every decision to metrics.compute.
 """

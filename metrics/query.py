@@ -1,4 +1,4 @@
-"""Indicators (contract §3) for a scope at an instant, as a series, or broken down: fetch, then compute.
+"""Indicators (docs/interface.md §3) for a scope at an instant, as a series, or broken down: fetch, then compute.
 
 The SQL here only fetches readings; every combination rule lives in metrics.compute / metrics.indicators.
 """

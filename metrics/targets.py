@@ -1,4 +1,4 @@
-"""Plan targets (contract §8): the model, the default set shipped as YAML, and their storage."""
+"""Plan targets (docs/interface.md §8): the model, the default set shipped as YAML, and their storage."""
 
 from __future__ import annotations
 

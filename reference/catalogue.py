@@ -1,4 +1,4 @@
-"""The metric catalogue (contract §2) and derived indicators (§3): units, kinds, plausibility bounds.
+"""The metric catalogue (docs/interface.md §2) and derived indicators (§3): units, kinds, plausibility bounds.
 
 This is the one place code, docs and tests read to know what a metric is.
 """

@@ -39,7 +39,7 @@ OUTBOX_COLUMNS = [
     "copy",  # 0 for the first emission of an observation, 1 for its second (duplicate, revision)
 ]
 
-#: Ways an observation can be malformed, each refused by the contract in JSON and CSV alike.
+#: Ways an observation can be malformed, each refused by docs/interface.md §4 in JSON and CSV alike.
 MALFORMED_VARIANTS = ("value_text", "negative_value", "unknown_region", "invalid_ts", "not_json")
 
 _COUNTERS = {m.id for m in METRICS.values() if m.kind == Kind.COUNTER}

@@ -1,6 +1,6 @@
 """Calendar arithmetic of the simulation: cadence ticks, plan-year fractions and ts text, all in epoch µs.
 
-Statistics are dated by the contract's conventions: a monthly figure at 00:00 local time on the last
+Statistics are dated by the conventions of docs/interface.md §4: a monthly figure at 00:00 local time on the last
 day of its month (the statistical period end), a daily figure at 00:00 after the day it covers.
 """
 

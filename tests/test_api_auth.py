@@ -179,7 +179,7 @@ CELLS = [
 ]
 
 
-def test_every_endpoint_answers_each_role_as_contract_section_7_says(api: Api) -> None:
+def test_every_endpoint_answers_each_role_as_interface_section_7_says(api: Api) -> None:
     ctx = _setup(api)
     wrong: list[str] = []
     for cell in CELLS:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from collections.abc import Iterator
@@ -76,6 +77,19 @@ def test_unknown_paths_and_methods_answer_json_saying_where_to_look(api: Api) ->
 def test_the_openapi_schema_and_docs_are_served(api: Api) -> None:
     assert api.client.get("/openapi.json").json()["info"]["title"] == "infrawatch"
     assert api.client.get("/docs").status_code == 200
+
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+def test_the_docs_pages_load_everything_from_the_service_itself(api: Api, page: str) -> None:
+    html = api.client.get(page).text
+    urls = re.findall(r"""(?:src|href|url)\s*[=:(]\s*['"]([^'"]+)['"]""", html)
+    assert "/openapi.json" in urls
+    assert [u for u in urls if re.match(r"(https?:)?//", u)] == []  # no CDN, no fonts, no validator badge
+    for url in urls:
+        r = api.client.get(url)
+        assert r.status_code == 200 and len(r.content) > 100, url
+    if page == "/docs":
+        assert "validatorUrl" in html and '"validatorUrl": null' in html
 
 
 def test_the_app_runs_the_alert_scheduler_in_its_lifespan_when_asked(db_url: str) -> None:

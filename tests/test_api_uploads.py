@@ -95,6 +95,14 @@ def test_an_unusable_file_is_422_with_the_reason(api: Api) -> None:
     assert "ts" in r.json()["error"] and "region" in r.json()["error"]
 
 
+def test_a_renamed_picture_is_422_naming_the_users_file_not_a_temporary_one(api: Api) -> None:
+    png = (Path(__file__).parents[1] / "api" / "docs_assets" / "favicon-32x32.png").read_bytes()  # a real PNG
+    r = _upload(api, "cmcc", png, name="figures-2023-06.csv")
+    assert r.status_code == 422
+    error = r.json()["error"]
+    assert "figures-2023-06.csv is not text" in error and "upload-" not in error, error
+
+
 def test_an_unknown_time_zone_is_422(api: Api) -> None:
     r = _upload(api, "cmcc", WIDE.encode(), timezone="Mars/Olympus")
     assert r.status_code == 422

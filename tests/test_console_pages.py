@@ -289,3 +289,20 @@ def test_overview_shows_every_default_target_even_without_data(api: Api, conn: p
     assert len(statuses) == loaded == len(list_targets(conn))
     assert set(statuses) == {"no_data"}
     assert "no data to draw yet" in html
+
+
+def test_the_boards_have_a_date_control_that_keeps_the_chosen_date(api: Api, conn: psycopg.Connection) -> None:
+    load_targets(conn)
+    conn.commit()
+    sign_in(api, "viewer")
+    now = api.client.get("/").text
+    form = re.search(r'<form class="as-of" method="get" action="/"[^>]*>(.*?)</form>', now, re.S)
+    assert form and 'type="date"' in form[1] and 'name="as_of"' in form[1] and 'value=""' in form[1]
+    past = api.client.get("/", params={"as_of": "2023-06-30"}).text  # what submitting the form asks for
+    assert 'name="as_of" value="2023-06-30"' in past and "as of 2023-06-30" in past
+    assert 'href="/" class="now-link"' in past  # and the way back to now
+    assert 'href="/targets/jx-2023-5g-new?as_of=2023-06-30"' in past
+    target = api.client.get("/targets/jx-2023-5g-new", params={"as_of": "2023-06-30"}).text
+    assert '<form class="as-of" method="get" action="/targets/jx-2023-5g-new"' in target
+    assert 'name="as_of" value="2023-06-30"' in target
+    assert api.client.get("/", params={"as_of": ""}).status_code == 200  # an empty date is now

@@ -192,7 +192,7 @@ def _status(**kw: object) -> str:
         ),
     ],
 )
-def test_status_rules_of_contract_section_8(kw: dict, status: str) -> None:
+def test_status_rules_of_interface_section_8(kw: dict, status: str) -> None:
     assert _status(**kw) == status
 
 

@@ -1,4 +1,4 @@
-"""Timestamp rules of contract §4 (JSON) and §6 (CSV)."""
+"""Timestamp rules of docs/interface.md §4 (JSON) and §6 (CSV)."""
 
 from datetime import UTC, datetime
 

@@ -1,4 +1,4 @@
-"""Validation of observations (contract §4): every bad value named, good ones kept. Pure, no database."""
+"""Validation of observations (docs/interface.md §4): every bad value named, good ones kept. Pure, no database."""
 
 import pandas as pd
 import pytest

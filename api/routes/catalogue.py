@@ -14,5 +14,5 @@ router = APIRouter(prefix="/v1", tags=["read"])
 
 @router.get("/indicators", response_model=Catalogue, responses=responses(401, 503), summary="Indicator catalogue")
 def get_indicators(principal: Principal = Depends(ANY_KEY)) -> Catalogue:
-    """Every pushed metric (unit, kind, cadence) and every derived indicator (contract §2–3)."""
+    """Every pushed metric (unit, kind, cadence) and every derived indicator (docs/interface.md §2–3)."""
     return catalogue()

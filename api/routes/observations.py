@@ -29,7 +29,7 @@ def post_observations(
     principal: Principal = Depends(WRITER),
     conn: psycopg.Connection = Depends(db_conn),
 ) -> ObservationsReport:
-    """Store a batch: each item is validated on its own (contract §4); rejected items come back with
+    """Store a batch: each item is validated on its own (docs/interface.md §4); rejected items come back with
     their index and reason and are kept in quarantine. An operator key writes only for its operator
     (an item naming another operator is rejected); an admin key may name `operator` per item and
     defaults to the administration's reference series (operator `admin`)."""

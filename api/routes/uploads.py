@@ -38,7 +38,8 @@ def _load(db: Database, upload: ReceivedUpload, operator: str | None, trusted: b
                 source=f"http-upload:{upload.filename}",
             )
     except UnusableInput as exc:
-        raise ApiError(422, f"{exc}") from None
+        # the loader reads a temporary file: name the user's file instead
+        raise ApiError(422, str(exc).replace(upload.path.name, upload.filename or "the file")) from None
     except UnicodeDecodeError:  # the loader does not wrap this one when it hits the header line
         raise ApiError(422, f"{upload.filename} is neither UTF-8 nor GB18030 text; save it as UTF-8 CSV") from None
     finally:
@@ -66,7 +67,7 @@ def _upload_operator(principal: Principal, named: str | None) -> str | None:
     summary="Upload a CSV file",
 )
 async def post_upload(request: Request, principal: Principal = Depends(WRITER)) -> JSONResponse:
-    """Load a CSV (long or wide, UTF-8 or GB18030; contract §6) through the ingest pipeline. The file is
+    """Load a CSV (long or wide, UTF-8 or GB18030; docs/interface.md §6) through the ingest pipeline. The file is
     streamed to disk (at most 200 MB). Rows whose `operator` column names another operator are rejected
     for operator keys; admin keys trust the column (or the `operator` field as a default).
     Answers 201 with the upload report, which GET /v1/uploads/{id} returns again."""

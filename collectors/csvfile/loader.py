@@ -24,7 +24,7 @@ MAX_ERRORS_IN_REPORT = 1000
 
 @dataclass
 class UploadReport:
-    """The contract's upload report, plus what else a person fixing the file needs."""
+    """The upload report of docs/interface.md §7, plus what else a person fixing the file needs."""
 
     id: str
     filename: str

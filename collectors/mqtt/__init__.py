@@ -1,1 +1,1 @@
-"""MQTT collector (contract §5): observations published on infra/v1/{operator}/{metric}, acknowledged after commit."""
+"""MQTT collector (docs/interface.md §5): observations published on infra/v1/{operator}/{metric}, acknowledged after commit."""

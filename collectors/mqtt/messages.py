@@ -1,4 +1,4 @@
-"""MQTT topics and payloads (contract §5) → pending messages for the delivery; rejections → `_rejects` reports.
+"""MQTT topics and payloads (docs/interface.md §5) → pending messages for the delivery; rejections → `_rejects` reports.
 
 Pure functions, no I/O. The operator comes from the topic only (the broker's ACL ties it to the client's
 username); whatever the payload says about the operator is checked against it by the validation.

@@ -1,4 +1,4 @@
--- Plan targets (contract §8), their latest progress, and the indicator rollups boards and series read.
+-- Plan targets (docs/interface.md §8), their latest progress, and the indicator rollups boards and series read.
 
 CREATE TABLE target (
     id             text COLLATE "C" PRIMARY KEY CHECK (id ~ '^[A-Za-z0-9_.-]{1,64}$'),

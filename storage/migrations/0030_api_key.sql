@@ -1,4 +1,4 @@
--- API keys (contract §7): only an HMAC-SHA256 of each key (server secret) is stored, never the key.
+-- API keys (docs/interface.md §7): only an HMAC-SHA256 of each key (server secret) is stored, never the key.
 -- `prefix` is the key's public lookup part; `operator` binds an operator key to one operator.
 CREATE TABLE api_key (
     id           bigserial PRIMARY KEY,
