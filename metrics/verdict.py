@@ -60,7 +60,7 @@ def decide_status(
     early_achievement: bool,
     has_baseline: bool = True,
 ) -> Status:
-    """The status of a target from its figures (contract §8).
+    """The status of a target from its figures (docs/interface.md §8).
 
     `no_data` without an actual, a goal or a needed baseline (never missed or achieved on nothing). After
     the deadline: achieved or missed. Before it: achieved only when `early_achievement` and the actual
