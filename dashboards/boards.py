@@ -24,7 +24,7 @@ from dashboards.grafana import (
     value_colors,
 )
 from reference.catalogue import DERIVED_INDICATORS, INDICATORS, METRICS
-from reference.regions import PROVINCE, REGIONS
+from reference.regions import NATION, PROVINCE, REGIONS, children, provinces, region_name
 
 TAG = "infrawatch"
 FRESHNESS_STALE_FACTOR = 2  # metrics.freshness.is_stale: stale when older than twice the cadence
@@ -65,7 +65,7 @@ GRAFANA_UNITS: dict[str, str] = {
     "persons": "short",
 }
 
-CITY_FILTER = "SELECT code FROM iw_region WHERE parent IS NOT NULL"
+CITY_FILTER = "SELECT code FROM iw_region WHERE level = 'city'"
 
 
 def _sql_list(values: list[str]) -> str:
@@ -85,7 +85,14 @@ def indicator_options() -> list[tuple[str, str]]:
 
 
 def region_options() -> list[tuple[str, str]]:
-    return [(f"{r.name_en} {r.name_zh}", str(code)) for code, r in REGIONS.items()]
+    """The region picker over the hierarchy: the nation, every province, and the default province's
+    cities each followed by its counties (indented by level)."""
+    indent = {"nation": "", "province": "", "city": "· ", "county": "· · "}
+    codes = [NATION, *provinces()]
+    for city in children(PROVINCE):
+        codes.extend([city, *children(city)])
+    seen: list[int] = list(dict.fromkeys(codes))
+    return [(indent[REGIONS[c].level] + region_name(c), str(c)) for c in seen]
 
 
 def pue_goal(targets_file: Path | None = None) -> float:

@@ -71,6 +71,28 @@ def counter_increments(value: FloatArray) -> FloatArray:
     return inc
 
 
+_PLAN_OFFSET_S = 8 * 3600  # Asia/Shanghai (no daylight saving since 1991)
+
+
+def plan_years(ts: FloatArray) -> np.ndarray:
+    """Calendar year in Asia/Shanghai of each instant (float seconds since the epoch)."""
+    local = (np.asarray(ts, dtype=float) + _PLAN_OFFSET_S).astype("int64").astype("datetime64[s]")
+    return local.astype("datetime64[Y]").astype(np.int64) + 1970
+
+
+def ytd_increments(ts: FloatArray, value: FloatArray) -> FloatArray:
+    """Volume recorded at each reading of a year-to-date series: the difference from the previous reading
+    of the same year, and for the year's first reading the reading itself (it counts from zero). Summed
+    up to t within a year this gives the latest figure of that year at or before t."""
+    value = np.asarray(value, dtype=float)
+    if len(value) == 0:
+        return value
+    years = plan_years(ts)
+    prev = np.concatenate(([np.nan], value[:-1]))
+    same_year = np.concatenate(([False], years[1:] == years[:-1]))
+    return np.where(same_year, value - prev, value)
+
+
 def window_sums(ts: FloatArray, amounts: FloatArray, lo: FloatArray, hi: FloatArray) -> tuple[FloatArray, FloatArray]:
     """Sum and count of `amounts` recorded at ts within each [lo, hi)."""
     csum = np.concatenate(([0.0], np.cumsum(amounts, dtype=float)))
@@ -80,8 +102,13 @@ def window_sums(ts: FloatArray, amounts: FloatArray, lo: FloatArray, hi: FloatAr
 
 
 def volumes(s: Series, kind: str, lo: FloatArray, hi: FloatArray) -> tuple[FloatArray, FloatArray]:
-    """Volume of a delta or counter series within each [lo, hi); (sums, reading counts)."""
-    amounts = counter_increments(s.value) if kind == "counter" else s.value
+    """Volume of a delta, counter or ytd series within each [lo, hi); (sums, reading counts)."""
+    if kind == "counter":
+        amounts = counter_increments(s.value)
+    elif kind == "ytd":
+        amounts = ytd_increments(s.ts, s.value)
+    else:
+        amounts = s.value
     return window_sums(s.ts, amounts, np.asarray(lo, dtype=float), np.asarray(hi, dtype=float))
 
 
@@ -246,6 +273,55 @@ def prefer_reference(province: Combined, cities: Combined) -> Combined:
         np.where(have, province.counted, cities.counted),
         np.where(have, province.stale, cities.stale),
     )
+
+
+@dataclass(slots=True)
+class Total:
+    """A scope's value per bucket: its own reported figure where there is one, else the sum of its parts
+    (children regions, or operators), with the coverage of that sum and the gap between the two."""
+
+    combined: Combined
+    reported: FloatArray  # the scope's own figure (NaN = none)
+    derived: FloatArray  # the sum of its parts (NaN = no part has a value)
+    parts_reporting: FloatArray  # parts with a value, per bucket
+    parts_total: int  # parts there are (e.g. the province's 11 cities)
+
+    @property
+    def gap(self) -> FloatArray:
+        """reported − derived where both exist (NaN elsewhere)."""
+        return self.reported - self.derived
+
+
+def sum_parts(parts: Sequence[Combined], shape: tuple[int, ...]) -> tuple[Combined, FloatArray]:
+    """Sum of parts per bucket (NaN where no part has a value) and how many parts have one."""
+    total = np.zeros(shape)
+    counted = np.zeros(shape)
+    stale = np.zeros(shape)
+    reporting = np.zeros(shape)
+    for p in parts:
+        ok = ~np.isnan(p.value)
+        total += np.where(ok, p.value, 0.0)
+        counted += np.where(ok, p.counted, 0.0)
+        stale += p.stale
+        reporting += ok
+    return Combined(np.where(reporting > 0, total, np.nan), counted, stale), reporting
+
+
+def reported_over_derived(
+    own: Combined | None, parts: Sequence[Combined], parts_total: int, shape: tuple[int, ...]
+) -> Total:
+    """Reported totals beat derived sums: per bucket the scope's own figure where it exists, else the sum
+    of its parts. Both are kept, so the gap and the coverage of the sum can be shown."""
+    derived, reporting = sum_parts(parts, shape)
+    if own is None:
+        own = Combined(np.full(shape, np.nan), np.zeros(shape), np.zeros(shape))
+    have = ~np.isnan(own.value)
+    chosen = Combined(
+        np.where(have, own.value, derived.value),
+        np.where(have, own.counted, derived.counted),
+        np.where(have, own.stale, derived.stale + own.stale),
+    )
+    return Total(chosen, own.value, derived.value, reporting, parts_total)
 
 
 # -- targets and progress -----------------------------------------------------------------------------
