@@ -8,6 +8,7 @@ Jiangxi (360000) is the default province of boards and targets; nothing else her
 from __future__ import annotations
 
 import csv
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -28,6 +29,8 @@ LEVEL_NAMES: dict[str, str] = {
 DATA_DIR = Path(__file__).with_name("data")
 REGIONS_FILE = DATA_DIR / "regions.csv"
 REGIONS_META_FILE = DATA_DIR / "regions.meta.yaml"
+#: A list loaded by `infrawatch regions update` outside the package (INFRAWATCH_REGIONS_FILE) wins.
+_FILE_IN_FORCE = Path(os.environ.get("INFRAWATCH_REGIONS_FILE") or REGIONS_FILE)
 
 NATION = 100000
 #: The default province (boards, targets, the API's default scope).
@@ -105,12 +108,13 @@ def read_region_list(path: Path) -> dict[int, Region]:
         raise RegionListError(f"cannot read region list {path}: {exc.strerror}") from None
 
 
-REGIONS: dict[int, Region] = read_region_list(REGIONS_FILE)
+REGIONS: dict[int, Region] = read_region_list(_FILE_IN_FORCE if _FILE_IN_FORCE.exists() else REGIONS_FILE)
 
 
 def region_list_info() -> dict[str, object]:
-    """Which list is shipped: standard, year, publisher and source."""
-    meta = yaml.safe_load(REGIONS_META_FILE.read_text(encoding="utf-8")) or {}
+    """Which list is in force: standard, year, publisher and source."""
+    meta_file = _FILE_IN_FORCE.with_name(REGIONS_META_FILE.name)
+    meta = yaml.safe_load((meta_file if meta_file.exists() else REGIONS_META_FILE).read_text(encoding="utf-8")) or {}
     return {**meta, "regions": len(REGIONS)}
 
 
