@@ -159,9 +159,12 @@ def combine_volumes(series: Iterable[Series], kind: str, lo: FloatArray, hi: Flo
     return Combined(np.where(counted > 0, total, np.nan), counted, np.zeros(lo.shape))
 
 
-def combine_increases(series: Iterable[Series], start: float, at: FloatArray, staleness_s: float) -> Combined:
+def combine_increases(
+    series: Iterable[Series], start: float, at: FloatArray, staleness_s: float, *, strict: bool = False
+) -> Combined:
     """Increase of a gauge since `start`, summed over series: each series' latest level before each `at`
-    minus its level at `start` (or, for a series that began after start, its first reading)."""
+    minus its level at `start` (or, for a series that began after start, its first reading; with `strict`
+    such a series has no increase: a reported total needs its own level at the start)."""
     at = np.asarray(at, dtype=float)
     total = np.zeros(at.shape)
     counted = np.zeros(at.shape)
@@ -171,7 +174,7 @@ def combine_increases(series: Iterable[Series], start: float, at: FloatArray, st
         base = float(base_arr[0])
         if math.isnan(base):
             first = first_level_after(s, start, math.inf)
-            if first is None:
+            if first is None or strict:
                 continue
             base = first
         levels, _ = gauge_levels(s, at, math.inf)  # a silent series keeps its last increase
@@ -182,10 +185,10 @@ def combine_increases(series: Iterable[Series], start: float, at: FloatArray, st
     return Combined(np.where(counted > 0, total, np.nan), counted, stale)
 
 
-def bucket_increases(series: Iterable[Series], lo: FloatArray, hi: FloatArray) -> Combined:
+def bucket_increases(series: Iterable[Series], lo: FloatArray, hi: FloatArray, *, strict: bool = False) -> Combined:
     """Increase of a gauge within each bucket [lo, hi), summed over series: level before hi minus level
-    before lo (a series without a level at lo counts from its first reading in the bucket). Summed over
-    consecutive buckets it telescopes to the increase since the first bucket's start."""
+    before lo (a series without a level at lo counts from its first reading in the bucket, unless
+    `strict`). Summed over consecutive buckets it telescopes to the increase since the first bucket's start."""
     lo = np.asarray(lo, dtype=float)
     hi = np.asarray(hi, dtype=float)
     total = np.zeros(lo.shape)
@@ -198,7 +201,7 @@ def bucket_increases(series: Iterable[Series], lo: FloatArray, hi: FloatArray) -
         i = np.searchsorted(s.ts, lo, side="left")
         first = s.value[np.minimum(i, len(s) - 1)]
         has_in = (i < len(s)) & (s.ts[np.minimum(i, len(s) - 1)] < hi)
-        base = np.where(np.isnan(begin), np.where(has_in, first, np.nan), begin)
+        base = begin if strict else np.where(np.isnan(begin), np.where(has_in, first, np.nan), begin)
         ok = ~np.isnan(end) & ~np.isnan(base)
         total += np.where(ok, end - base, 0.0)
         counted += ok

@@ -46,6 +46,9 @@ def input_metrics(indicator_id: str) -> tuple[str, ...]:
 
 
 def is_gauge_based(indicator_id: str) -> bool:
+    """Levels at an instant: every input a gauge, or a register read as its level."""
+    if indicator(indicator_id).derivation == "level":
+        return True
     return all(METRICS[m].kind == Kind.GAUGE for m in input_metrics(indicator_id))
 
 
@@ -62,9 +65,10 @@ def lookback_s(indicator_id: str) -> float:
     """How far before a window's start readings are needed (gauge levels, counter bases, the previous
     year-to-date figure of the year)."""
     out = 0.0
+    level = indicator(indicator_id).derivation == "level"
     for m in input_metrics(indicator_id):
         kind = METRICS[m].kind
-        if kind == Kind.GAUGE:
+        if kind == Kind.GAUGE or level:
             out = max(out, 2 * staleness_s(m))
         elif kind == Kind.COUNTER:
             out = max(out, _COUNTER_BASE_S)
@@ -131,9 +135,19 @@ class Resolver:
     figure where it has one, else the sum of its children (regions below, recursively), and for all
     operators together the `all` figure, else the sum of the operators. Pure over fetched series."""
 
-    def __init__(self, data: SeriesMap, metric_id: str, scope: Scope, leaf: Leaf, shape: tuple[int, ...]) -> None:
+    def __init__(
+        self,
+        data: SeriesMap,
+        metric_id: str,
+        scope: Scope,
+        leaf: Leaf,
+        shape: tuple[int, ...],
+        total_leaf: Leaf | None = None,
+    ) -> None:
         self.metric_id = metric_id
         self.leaf = leaf
+        #: for a node that also has parts: an increase of its own figure needs its own level at the start
+        self.total_leaf = total_leaf or leaf
         self.shape = shape
         self.total_op = _total_operator(metric_id)
         self.admin = METRICS[metric_id].admin_only
@@ -157,9 +171,11 @@ class Resolver:
         self.any_below = set().union(*self.below.values()) if self.below else set()
         self._memo: dict[tuple[int, str | None], Total] = {}
 
-    def _own(self, region: int, op: str) -> Combined | None:
+    def _own(self, region: int, op: str, *, has_parts: bool = False) -> Combined | None:
         series = self.by_node.get((region, op))
-        return self.leaf(series) if series else None
+        if not series:
+            return None
+        return self.total_leaf(series) if has_parts else self.leaf(series)
 
     def node(self, region: int, op: str | None) -> Total:
         """The value of `region` for operator `op` (None = all operators together)."""
@@ -173,12 +189,16 @@ class Resolver:
         if op is not None and not self.admin:
             below = self.below.get(op, set())
             parts = [self.node(c, op) for c in kids if c in below]
-            t = reported_over_derived(self._own(region, op), [p.combined for p in parts], len(kids), self.shape)
+            own = self._own(region, op, has_parts=bool(parts))
+            t = reported_over_derived(own, [p.combined for p in parts], len(kids), self.shape)
             self._note(region, op, "regions", t)
             return t
-        own = self._own(region, self.total_op)
         ops_here = [o for o in self.operators if (region, o) in self.by_node]
         by_regions = [self.node(c, None) for c in kids if c in self.any_below]
+        has_ops = (
+            bool(self.operators) and not self.admin and any(region in self.below.get(o, ()) for o in self.operators)
+        )
+        own = self._own(region, self.total_op, has_parts=bool(by_regions) or has_ops)
         if ops_here and not self.admin:
             by_ops = [self.node(region, o) for o in self.operators if region in self.below.get(o, set())]
             t = reported_over_derived(own, [p.combined for p in by_ops], len(self.operators), self.shape)
@@ -248,9 +268,11 @@ def _parts_word(region: int) -> str:
     return {"province": "provinces", "city": "cities", "county": "counties"}.get(level, "parts")
 
 
-def resolve(data: SeriesMap, metric_id: str, scope: Scope, leaf: Leaf, shape: tuple[int, ...]) -> Total:
+def resolve(
+    data: SeriesMap, metric_id: str, scope: Scope, leaf: Leaf, shape: tuple[int, ...], total_leaf: Leaf | None = None
+) -> Total:
     """A metric's value in a scope, reported totals first (see Resolver)."""
-    return Resolver(data, metric_id, scope, leaf, shape).node(scope.region, scope.operator_id)
+    return Resolver(data, metric_id, scope, leaf, shape, total_leaf).node(scope.region, scope.operator_id)
 
 
 def gauge_leaf(metric_id: str, at: np.ndarray) -> Leaf:
@@ -263,16 +285,20 @@ def volume_leaf(metric_id: str, lo: np.ndarray, hi: np.ndarray) -> Leaf:
     return lambda series: combine_volumes(series, kind, lo, hi)
 
 
-def increase_leaf(metric_id: str, lo: np.ndarray, hi: np.ndarray, increase_start: float | None) -> Leaf:
+def increase_leaf(
+    metric_id: str, lo: np.ndarray, hi: np.ndarray, increase_start: float | None, *, strict: bool = False
+) -> Leaf:
+    """Increase of a gauge (within each bucket, or since `increase_start`), the volume of a flow; `strict`:
+    a gauge series without its own level at the start has no increase (for reported totals)."""
     if METRICS[metric_id].kind != Kind.GAUGE:
         if increase_start is None:
             return volume_leaf(metric_id, lo, hi)
         return volume_leaf(metric_id, np.full(lo.shape, increase_start), hi)
     if increase_start is None:
-        return lambda series: bucket_increases(series, lo, hi)
+        return lambda series: bucket_increases(series, lo, hi, strict=strict)
     st = staleness_s(metric_id)
     start = increase_start
-    return lambda series: combine_increases(series, start, hi, st)
+    return lambda series: combine_increases(series, start, hi, st, strict=strict)
 
 
 def metric_total(
@@ -288,13 +314,15 @@ def metric_total(
     """A pushed metric in a scope per bucket, reported totals first: gauges at hi, volumes within [lo, hi),
     with `increase` a gauge's increase (within each bucket, or since `increase_start`)."""
     shape = lo.shape
+    total_leaf = None
     if increase:
         leaf = increase_leaf(metric_id, lo, hi, increase_start)
+        total_leaf = increase_leaf(metric_id, lo, hi, increase_start, strict=True)
     elif METRICS[metric_id].kind == Kind.GAUGE:
         leaf = gauge_leaf(metric_id, hi)
     else:
         leaf = volume_leaf(metric_id, lo, hi)
-    return resolve(data, metric_id, scope, leaf, shape)
+    return resolve(data, metric_id, scope, leaf, shape, total_leaf)
 
 
 @dataclass(slots=True)
@@ -342,6 +370,17 @@ def evaluate(
         stock = ind.inputs[0]
         t = metric_total(data, stock, scope, lo, hi, increase=True, increase_start=increase_start)
         return Evaluation(t.combined, basis=BASIS_STOCK if ind.flow is not None else None, total=t)
+    if ind.derivation == "prefer":
+        first, fallback = ind.inputs
+        t = metric_total(data, first, scope, lo, hi)
+        if (~np.isnan(t.combined.value)).any():
+            return Evaluation(t.combined, basis=BASIS_REPORTED, total=t)
+        t = metric_total(data, fallback, scope, lo, hi)
+        return Evaluation(t.combined, basis=BASIS_STOCK, total=t)
+    if ind.derivation == "level":
+        (register,) = ind.inputs
+        t = resolve(data, register, scope, gauge_leaf(register, hi), lo.shape)
+        return Evaluation(t.combined, total=t)
     if ind.derivation == "count_cities":
         (flag,) = ind.inputs
         cities = [s for k, s in data.items() if k[0] == flag and scope.selects(k, admin_metric=True) and is_city(k[1])]

@@ -257,7 +257,7 @@ def _evaluate(conn: psycopg.Connection, target: Target, as_of: datetime | None) 
 
 def _basis(data: SeriesMap, indicator_id: str, scope: Scope, f: _Frame) -> str | None:
     """Which basis the actual rests on, for an indicator with more than one (issue 14: bs5g_new)."""
-    if INDICATORS[indicator_id].flow is None:
+    if not INDICATORS[indicator_id].has_basis:
         return None
     return evaluate(
         data, indicator_id, scope, np.array([epoch(f.t0)]), np.array([epoch(f.until)]), increase_start=epoch(f.t0)

@@ -145,13 +145,15 @@ def reconciliation(
         data = fetch_indicator_inputs(conn, metric_id, scope, min(since, until), until + EPSILON)
         lo = np.array([epoch(start or until)])
         hi = np.array([epoch(until + EPSILON)])
+        total_leaf = None
         if increase:
             leaf = increase_leaf(metric_id, lo, hi, epoch(start) if start else None)
+            total_leaf = increase_leaf(metric_id, lo, hi, epoch(start) if start else None, strict=True)
         elif kind == Kind.GAUGE:
             leaf = gauge_leaf(metric_id, hi)
         else:
             leaf = volume_leaf(metric_id, lo, hi)
-        resolver = Resolver(data, metric_id, scope, leaf, lo.shape)
+        resolver = Resolver(data, metric_id, scope, leaf, lo.shape, total_leaf)
         resolver.record = True
         resolver.node(region, None)
         rows.extend(rows_from_checks(resolver.checks, indicator, metric_id, start, until))

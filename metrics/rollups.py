@@ -58,7 +58,7 @@ def _influence_days(indicator_id: str) -> int:
     goes stale; a counter reading also sets the base of the next reading."""
     days = 2
     for m in input_metrics(indicator_id):
-        if METRICS[m].kind.value == "gauge":
+        if METRICS[m].kind.value == "gauge" or is_gauge_based(indicator_id):
             days = max(days, math.ceil(staleness_s(m) / 86400) + 2)
     return days
 

@@ -22,6 +22,8 @@ class Target(BaseModel):
     id: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     title: str
     source: str = ""
+    #: How an ambiguous text is read (which series, which count, what "基本" means), where it needs saying.
+    interpretation: str | None = None
     indicator: str
     region: int = PROVINCE
     operator: str | None = None
@@ -78,7 +80,7 @@ def describe_errors(exc: ValidationError) -> str:
 
 _COLUMNS = (
     "id, title, source, indicator, region, operator, comparator, goal, goal_indicator, goal_relative,"
-    " start_date, deadline, baseline, profile, tolerance, window_days, active, entity"
+    " start_date, deadline, baseline, profile, tolerance, window_days, active, entity, interpretation"
 )
 
 
@@ -116,14 +118,15 @@ def upsert_target(conn: psycopg.Connection, target: Target) -> bool:
     row = conn.execute(
         f"""
         INSERT INTO target ({_COLUMNS})
-        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
         ON CONFLICT (id) DO UPDATE SET
             title = EXCLUDED.title, source = EXCLUDED.source, indicator = EXCLUDED.indicator,
             region = EXCLUDED.region, operator = EXCLUDED.operator, comparator = EXCLUDED.comparator,
             goal = EXCLUDED.goal, goal_indicator = EXCLUDED.goal_indicator, goal_relative = EXCLUDED.goal_relative,
             start_date = EXCLUDED.start_date, deadline = EXCLUDED.deadline, baseline = EXCLUDED.baseline,
             profile = EXCLUDED.profile, tolerance = EXCLUDED.tolerance, window_days = EXCLUDED.window_days,
-            active = EXCLUDED.active, entity = EXCLUDED.entity, updated_at = now()
+            active = EXCLUDED.active, entity = EXCLUDED.entity, interpretation = EXCLUDED.interpretation,
+            updated_at = now()
         RETURNING (xmax = 0)
         """,
         (
@@ -145,6 +148,7 @@ def upsert_target(conn: psycopg.Connection, target: Target) -> bool:
             target.window_days,
             target.active,
             target.entity,
+            target.interpretation,
         ),
     ).fetchone()
     return bool(row and row[0])

@@ -25,7 +25,7 @@ class Metric:
     unit: str
     kind: Kind
     description: str
-    #: Largest plausible value of one observation (per city / per entity); beyond it is a typo.
+    #: Largest plausible value of one observation, at any level up to the nation's total; beyond it is a typo.
     max_value: float
     #: Values must be whole numbers (count and 0/1 units).
     integer: bool = False
@@ -61,6 +61,11 @@ class Indicator:
     physical_min: float = 0.0
     physical_max: float = math.inf
 
+    @property
+    def has_basis(self) -> bool:
+        """Whether the indicator can rest on more than one basis (the progress then says which)."""
+        return self.flow is not None or self.derivation == "prefer"
+
 
 _DAY = 86400
 _M = 1_000_000
@@ -77,29 +82,29 @@ _YEAR = 366 * _DAY
 METRICS: dict[str, Metric] = {
     m.id: m
     for m in [
-        _count("bs5g_total", "5G base stations in service (开通)", 1 * _M),
-        _count("bs5g_built_total", "5G base stations built (建成)", 1 * _M),
+        _count("bs5g_total", "5G base stations in service (开通)", 10 * _M),
+        _count("bs5g_built_total", "5G base stations built (建成)", 10 * _M),
         Metric(
             "bs5g_built_ytd",
             "count",
             Kind.YTD,
             "5G base stations newly built this year (新建), year to date",
-            1 * _M,
+            5 * _M,
             integer=True,
         ),
-        _count("bs4g_total", "4G base stations", 2 * _M),
-        _count("bs_mobile_total", "mobile base stations of every generation", 5 * _M),
-        _count("users_5g", "5G terminal users", 100 * _M),
-        _count("gigabit_users", "gigabit broadband users", 50 * _M),
-        _count("broadband_users", "fixed broadband users", 200 * _M),
-        _count("ports_broadband", "broadband access ports, all", 300 * _M),
-        _count("ports_ftth", "broadband access ports, FTTH/O", 300 * _M),
-        _count("ports_10gpon", "broadband access ports, 10G-PON", 100 * _M),
+        _count("bs4g_total", "4G base stations", 20 * _M),
+        _count("bs_mobile_total", "mobile base stations of every generation", 50 * _M),
+        _count("users_5g", "5G terminal users", 3000 * _M),
+        _count("gigabit_users", "gigabit broadband users", 1000 * _M),
+        _count("broadband_users", "fixed broadband users", 2000 * _M),
+        _count("ports_broadband", "broadband access ports, all", 3000 * _M),
+        _count("ports_ftth", "broadband access ports, FTTH/O", 3000 * _M),
+        _count("ports_10gpon", "broadband access ports, 10G-PON", 1000 * _M),
         Metric("fibre_km", "km", Kind.GAUGE, "optical cable length", 1e8),
         Metric("egress_bandwidth_gbps", "Gbps", Kind.GAUGE, "inter-provincial egress bandwidth (省际出口带宽)", 1e7),
-        _count("ipv6_active_users", "IPv6 active users", 1500 * _M),
-        _count("iot_terminals_mobile", "mobile (cellular) IoT terminals", 500 * _M),
-        _count("iot_connections_pan", "pan-IoT connections, all access types", 1000 * _M),
+        _count("ipv6_active_users", "IPv6 active users", 3000 * _M),
+        _count("iot_terminals_mobile", "mobile (cellular) IoT terminals", 10_000 * _M),
+        _count("iot_connections_pan", "pan-IoT connections, all access types", 20_000 * _M),
         Metric(
             "traffic_mobile_gb", "GB", Kind.DELTA, "mobile traffic in the interval ending at ts", 1e12, cadence_s=_DAY
         ),
@@ -145,7 +150,7 @@ METRICS: dict[str, Metric] = {
             entity_required=True,
             cadence_s=300,
         ),
-        _count("dc_racks", "standard racks (a data centre as entity, or a region total)", 10 * _M),
+        _count("dc_racks", "standard racks (a data centre as entity, or a region total)", 100 * _M),
         Metric("dc_compute_pflops", "PFLOPS", Kind.GAUGE, "computing power (算力)", 1e7),
         _count("dc_count", "data centres in operation (a region figure)", 100 * _K),
         Metric(
@@ -232,6 +237,28 @@ DERIVED_INDICATORS: dict[str, Indicator] = {
             ("bs5g_total", "bs5g_built_ytd"),
             flow="bs5g_built_ytd",
             physical_min=-math.inf,
+        ),
+        Indicator(
+            "bs5g_net_new",
+            "count",
+            "net addition of 5G base stations in service within the period (新增): the increase of the stock",
+            "increase",
+            ("bs5g_total",),
+            physical_min=-math.inf,
+        ),
+        Indicator(
+            "bs5g_built",
+            "count",
+            "5G base stations built (建成): the built stock where the scope reports it, else the stock in service",
+            "prefer",
+            ("bs5g_built_total", "bs5g_total"),
+        ),
+        Indicator(
+            "iir_resolutions",
+            "count",
+            "cumulative industrial-internet identifier resolutions (标识累计解析量): the registers' latest readings",
+            "level",
+            ("iir_resolutions_total",),
         ),
         Indicator(
             "users_5g_new",

@@ -106,3 +106,13 @@ def test_bs5g_new_uses_reported_builds_where_present_and_says_so(conn: psycopg.C
     push(conn, "bs5g_built_ytd", [("2022-09-30T00:00:00+08:00", 360000, 20000)], operator="all")
     v = indicator_value(conn, "bs5g_new", as_of=parse_as_of("2022-10-01"))
     assert (v.value, v.basis) == (20000, "reported")
+
+
+def test_a_total_reported_only_at_the_end_gives_no_increase_of_its_own(conn: psycopg.Connection) -> None:
+    # cities grew 100 → 150 each; the province total 1,000 appears only in December: its increase since
+    # January is unknown, so the cities' increase (2 × 50) is the province's, not 0 and not 1,000 − 200
+    for c in (360100, 360200):
+        push(conn, "bs5g_total", [("2022-12-31T00:00:00+08:00", c, 100), ("2023-12-31T00:00:00+08:00", c, 150)])
+    push(conn, "bs5g_total", [("2023-12-31T00:00:00+08:00", 360000, 1000)], operator="all")
+    assert value(conn, "bs5g_net_new", "2023-12-31") == 100
+    assert value(conn, "bs5g_total", "2023-12-31") == 1000  # the level is the reported total

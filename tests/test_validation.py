@@ -39,7 +39,7 @@ def item(**kw):
         (item(metric="dc_energy_it_kwh", value=1.0), "entity", "needs an entity"),
         (item(entity="bad entity!"), "entity", "must match"),
         (item(operator="ctcc"), "operator", "does not match"),
-        (item(value=5_000_000), "value", "plausible maximum"),
+        (item(value=50_000_000), "value", "plausible maximum"),
         ({"ts": TS, "value": 1, "metric": "bs5g_total"}, "region", "missing"),
         ([1, 2], "", "expected an object"),
     ],

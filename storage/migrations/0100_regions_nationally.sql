@@ -3242,4 +3242,20 @@ CREATE INDEX iw_region_parent ON iw_region (parent);
 
 -- A target may name an entity: the programme of a programme_count or the id of a milestone.
 ALTER TABLE target ADD COLUMN entity text;
+-- How an ambiguous plan text is read (shown with the target).
+ALTER TABLE target ADD COLUMN interpretation text;
 ALTER TABLE target ALTER COLUMN region DROP DEFAULT;
+
+-- Reported totals (all operators together, or the administration's series) for the boards' reconciliation
+-- panel, which sets them beside the rolled-up sum of the region's children.
+CREATE VIEW iw_reported_total AS
+SELECT metric, region, operator, ts, value
+FROM observation
+WHERE operator IN ('all', 'admin') AND entity = '';
+
+DO $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'infrawatch_grafana') THEN
+        GRANT SELECT ON iw_reported_total TO infrawatch_grafana;
+    END IF;
+END $$;
