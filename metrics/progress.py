@@ -32,7 +32,7 @@ from metrics.query import _operator_name, fetch_edges, fetch_indicator_inputs, m
 from metrics.targets import Target, get_target, list_targets
 from metrics.timeutil import EPSILON, aware, end_of_day, epoch, month_ends, now, start_of_day
 from reference.catalogue import INDICATORS, METRICS
-from reference.regions import children, cities_of, region_name
+from reference.regions import cities_of, region_name
 
 Status = Literal["achieved", "missed", "on_track", "at_risk", "off_track", "no_data"]
 
@@ -337,7 +337,7 @@ def _add_laggards(
     ind = target.indicator
     parts_city = (
         [(str(c), region_name(c), Scope(c, scope.operator)) for c in cities_of(scope.region)]
-        if children(scope.region)
+        if cities_of(scope.region) != (scope.region,)
         else []
     )
     ops = sorted({k[2] for k in data if k[2] not in ("admin", "all")}) if scope.operator is None else []

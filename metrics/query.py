@@ -30,7 +30,7 @@ from metrics.indicators import (
 from metrics.timeutil import EPSILON, PLAN_TZ, Interval, aware, buckets, epoch, next_bucket, start_of_year
 from reference.catalogue import INDICATORS, METRICS, Kind, indicator
 from reference.operators import ALL_OPERATOR, BUILTIN_OPERATORS
-from reference.regions import PROVINCE, REGIONS, cities_of, region_name, subtree, unknown_region_message
+from reference.regions import PROVINCE, REGIONS, children, region_name, subtree, unknown_region_message
 
 
 class IndicatorValue(BaseModel):
@@ -434,7 +434,8 @@ def _breakdown_from(
     inc = epoch(start) if is_increase(indicator_id) else None
     parts: list[tuple[str, str, Scope]] = []
     if by == "region":
-        parts = [(str(c), region_name(c), Scope(c, scope.operator, scope.entity)) for c in cities_of(scope.region)]
+        below = children(scope.region) or (scope.region,)  # a province's cities, a city's counties
+        parts = [(str(c), region_name(c), Scope(c, scope.operator, scope.entity)) for c in below]
     elif by == "operator":
         ops = sorted({k[2] for k in data if k[2] not in ("admin", "all")})
         parts = [(op, _operator_name(op), Scope(scope.region, op, scope.entity)) for op in ops]

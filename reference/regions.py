@@ -174,11 +174,13 @@ def is_city(code: int) -> bool:
 
 
 def cities_of(code: int) -> tuple[int, ...]:
-    """The parts a region's figures break down into: its direct children (a province's cities, the
-    nation's provinces, a city's counties), or itself for a region without any."""
+    """The parts a region's figures break down into: a province's cities (and county-level divisions
+    directly under it), the nation's provinces; a city or county is its own single part."""
     if code not in REGIONS:
         raise KeyError(f"unknown region {code}")
-    return children(code) or (code,)
+    if REGIONS[code].level in ("nation", "province"):
+        return children(code) or (code,)
+    return (code,)
 
 
 def nearest_known(code_text: str) -> int | None:
