@@ -81,3 +81,16 @@ def test_reconciliation_shows_the_province_total_beside_its_cities(api: Api) -> 
         ).status_code
         == 403
     )
+
+
+def test_the_console_shows_the_reconciliation_gaps(api: Api) -> None:
+    from tests.test_console_pages import sign_in
+
+    obs = [_item("360000", 1000, operator="all"), _item("360100", 600, operator="cmcc")]
+    assert (
+        api.client.post("/v1/observations", json={"observations": obs}, headers=api.headers("admin")).status_code == 200
+    )
+    sign_in(api, "viewer")
+    html = api.client.get("/reconciliation", params={"indicator": "bs5g_total", "period": "2023-06"}).text
+    assert 'data-gap="360000/all/regions"' in html and "1 of 11" in html
+    assert ">400 <small>(40.0 %)" in html  # the gap: 1,000 reported, 600 from the one city
