@@ -19,6 +19,7 @@ from api.errors import install_error_handlers
 from api.routes import (
     alert_rules,
     alerts,
+    bulletins,
     catalogue,
     freshness,
     health,
@@ -119,7 +120,9 @@ def create_app(
     app.state.limits = limits or Limits()
     app.state.pipeline = IngestPipeline()
     install_error_handlers(app)
-    for module in (health, observations, uploads, catalogue, series, targets, progress, alerts, alert_rules, freshness):
+    for module in (
+        health, observations, uploads, catalogue, series, targets, progress, alerts, alert_rules, freshness, bulletins
+    ):
         app.include_router(module.router)
     console = _optional("api.console")
     if console is not None and hasattr(console, "router"):

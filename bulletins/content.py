@@ -73,6 +73,7 @@ class Bulletin:
         """A JSON-able digest (stored beside the files, listed by the API)."""
         return {
             "period": self.period.label,
+            "title": f"{self.region_zh}{self.period.title_zh}数字基础设施规划目标{self.period.kind_zh}通报",
             "region": self.region,
             "as_of": self.as_of.isoformat(),
             "counts": self.counts,

@@ -66,9 +66,9 @@ def render_pdf(blocks: list[Block], title: str, font: CjkFont | None = None) -> 
         elif b.kind == "p":
             pdf.set_font(_BODY, size=11.5)
             # no break at ASCII spaces: Chinese lines wrap at any character, an early break leaves a ragged line
-            pdf.multi_cell(
-                width, 7.2, "\u3000\u3000" + b.text.replace(" ", "\u00a0"), new_x=XPos.LMARGIN, new_y=YPos.NEXT
-            )
+            # (fpdf2 trims ideographic spaces at a line start, so the two-character indent is no-break spaces)
+            indent = "\u00a0" * round(pdf.get_string_width("国国") / pdf.get_string_width("\u00a0"))
+            pdf.multi_cell(width, 7.2, indent + b.text.replace(" ", "\u00a0"), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
             pdf.ln(1)
         elif b.kind == "table":
             pdf.set_font(_BODY, size=9)

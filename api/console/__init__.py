@@ -155,6 +155,34 @@ def feeds_page(request: Request) -> Response:
     return _page(request, "feeds.html", who, grid=grid, stale=stale)
 
 
+@router.get("/bulletins")
+def bulletins_page(request: Request) -> Response:
+    """The generated monthly and quarterly bulletins, each with its Word, PDF and Excel file."""
+    from bulletins.store import list_bulletins
+
+    who = auth.signed_in(request)
+    if (refused := _board_gate(request, who)) is not None:
+        return refused
+    with database(request).connection() as conn:
+        items = list_bulletins(conn)
+    return _page(request, "bulletins.html", who, bulletins=items)
+
+
+@router.get("/bulletins/{bulletin_id}/{file}")
+def bulletin_file(request: Request, bulletin_id: int, file: str) -> Response:
+    from bulletins.store import read_file
+
+    who = auth.signed_in(request)
+    if (refused := _board_gate(request, who)) is not None:
+        return refused
+    with database(request).connection() as conn:
+        f = read_file(conn, bulletin_id, file)
+    if f is None:
+        return _message(request, who, 404, "No such file", f"Bulletin {bulletin_id} has no file {file!r}.")
+    headers = {**SECURITY_HEADERS, "Content-Disposition": f'attachment; filename="{f.filename}"'}
+    return Response(f.content, media_type=f.content_type, headers=headers)
+
+
 # -- operators ----------------------------------------------------------------------------------------------
 
 
