@@ -341,38 +341,6 @@ def shortfall(value: float, target: float, comparator: Comparator) -> float:
     return max(0.0, target - value) if comparator in (">=", ">") else max(0.0, value - target)
 
 
-def decide_status(
-    *,
-    actual: float | None,
-    expected: float | None,
-    projected: float | None,
-    goal: float | None,
-    baseline: float | None,
-    comparator: Comparator,
-    tolerance: float,
-    deadline_passed: bool,
-) -> Status:
-    """The status rules of docs/interface.md §8.
-
-    Without a projection (fewer than 3 points in the trend window) the status rests on actual vs
-    expected alone: within the tolerance → on_track, else at_risk (a trend is needed to say off_track).
-    """
-    if actual is None or goal is None:
-        return "no_data"
-    if meets(actual, goal, comparator):
-        return "achieved"
-    if deadline_passed:
-        return "missed"
-    band = tolerance_band(goal, baseline, tolerance)
-    lag = shortfall(actual, expected, comparator) if expected is not None else 0.0
-    if projected is None:
-        return "on_track" if lag <= band else "at_risk"
-    if meets(projected, goal, comparator):
-        return "on_track" if lag <= band else "at_risk"
-    miss = shortfall(projected, goal, comparator)
-    return "at_risk" if miss <= band else "off_track"
-
-
 def shortfall_shares(contributions: Mapping[str, float]) -> dict[str, float]:
     """Each key's share of the total positive shortfall (keys without a shortfall are left out)."""
     positive = {k: v for k, v in contributions.items() if v > 0}
