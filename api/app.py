@@ -25,6 +25,7 @@ from api.routes import (
     health,
     observations,
     progress,
+    reconciliation,
     series,
     targets,
     uploads,
@@ -123,7 +124,19 @@ def create_app(
     app.state.limits = limits or Limits()
     app.state.pipeline = IngestPipeline()
     install_error_handlers(app)
-    for module in (health, observations, uploads, catalogue, series, targets, progress, alerts, alert_rules, freshness):
+    for module in (
+        health,
+        observations,
+        uploads,
+        catalogue,
+        series,
+        targets,
+        progress,
+        alerts,
+        alert_rules,
+        freshness,
+        reconciliation,
+    ):
         app.include_router(module.router)
     console = _optional("api.console")
     if console is not None and hasattr(console, "router"):

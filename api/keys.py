@@ -15,6 +15,8 @@ from typing import Literal
 
 import psycopg
 
+from reference.operators import ADMIN_WRITTEN
+
 Role = Literal["operator", "viewer", "admin"]
 ROLES: tuple[Role, ...] = ("operator", "viewer", "admin")
 KEY_PREFIX = "iw_"
@@ -81,6 +83,11 @@ def create_key(
         raise KeyError_("an operator key needs --operator (the operator whose data it writes and reads)")
     if role != "operator" and operator:
         raise KeyError_(f"a {role} key is not bound to an operator; leave out --operator")
+    if operator in ADMIN_WRITTEN:
+        raise KeyError_(
+            f"operator {operator!r} is written only by admin keys and the administrator's command line;"
+            " create an admin key instead"
+        )
     if operator and not conn.execute("SELECT 1 FROM operator WHERE id = %s", (operator,)).fetchone():
         raise KeyError_(f"unknown operator {operator!r}; register it first with `infrawatch operators add`")
     key, prefix = mint_key()

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 from api.errors import ApiError
 from ingest.report import BatchReport
 from reference.catalogue import INDICATORS, METRICS
-from reference.regions import REGIONS
+from reference.regions import REGIONS, unknown_region_message
 
 PLAN_TZ = ZoneInfo("Asia/Shanghai")
 Interval = Literal["1h", "1d", "1mo"]
@@ -178,9 +178,7 @@ def known_indicator(indicator: str) -> str:
 
 def known_region(region: int) -> int:
     if region not in REGIONS:
-        raise ApiError(
-            422, f"unknown region {region}; use 360000 (Jiangxi) or one of its cities 360100 … 361100 (GB/T 2260)"
-        )
+        raise ApiError(422, unknown_region_message(str(region)))
     return region
 
 

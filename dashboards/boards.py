@@ -2,7 +2,8 @@
 
 Queries read what the metrics layer maintains (target, target_progress, iw_target_expected(),
 indicator_rollup, feed_freshness) and the alerting and ingest records (alert, ingest_batch, the
-iw_rejection view of quarantine); they never recompute indicators from raw observations.
+iw_rejection view of quarantine, the iw_reported_total view of reported totals); they never recompute
+indicators from raw observations.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from dashboards.grafana import (
     value_colors,
 )
 from reference.catalogue import DERIVED_INDICATORS, INDICATORS, METRICS
-from reference.regions import PROVINCE, REGIONS
+from reference.regions import NATION, PROVINCE, REGIONS, children, provinces, region_name
 
 TAG = "infrawatch"
 FRESHNESS_STALE_FACTOR = 2  # metrics.freshness.is_stale: stale when older than twice the cadence
@@ -65,7 +66,7 @@ GRAFANA_UNITS: dict[str, str] = {
     "persons": "short",
 }
 
-CITY_FILTER = "SELECT code FROM iw_region WHERE parent IS NOT NULL"
+CITY_FILTER = "SELECT code FROM iw_region WHERE level = 'city'"
 
 
 def _sql_list(values: list[str]) -> str:
@@ -85,7 +86,14 @@ def indicator_options() -> list[tuple[str, str]]:
 
 
 def region_options() -> list[tuple[str, str]]:
-    return [(f"{r.name_en} {r.name_zh}", str(code)) for code, r in REGIONS.items()]
+    """The region picker over the hierarchy: the nation, every province, and the default province's
+    cities each followed by its counties (indented by level)."""
+    indent = {"nation": "", "province": "", "city": "· ", "county": "· · "}
+    codes = [NATION, *provinces()]
+    for city in children(PROVINCE):
+        codes.extend([city, *children(city)])
+    seen: list[int] = list(dict.fromkeys(codes))
+    return [(indent[REGIONS[c].level] + region_name(c), str(c)) for c in seen]
 
 
 def pue_goal(targets_file: Path | None = None) -> float:
@@ -141,7 +149,8 @@ def _operator_variable() -> Json:
     return query_variable(
         "operator",
         "Operator",
-        "SELECT name || ' ' || name_zh AS __text, id AS __value FROM operator ORDER BY (id = 'admin'), builtin DESC, id",
+        "SELECT name || ' ' || name_zh AS __text, id AS __value FROM operator WHERE id <> 'all'"
+        " ORDER BY (id = 'admin'), builtin DESC, id",
         multi=True,
         include_all=True,
     )
@@ -426,6 +435,45 @@ def indicator_explorer_board() -> Json:
                     "options": {"columnField": "Operator", "rowField": "City", "valueField": "Value"},
                 }
             ],
+        )
+    )
+    b.add(
+        Panel(
+            "table",
+            "Reconciliation: reported totals beside the sum of their parts",
+            [
+                query(
+                    """
+                    WITH reported AS (
+                        SELECT DISTINCT ON (t.region) t.region, t.ts, t.value
+                        FROM iw_reported_total t
+                        WHERE t.metric = '$indicator' AND $__timeFilter(t.ts)
+                          AND t.region IN (SELECT code FROM iw_region WHERE code = $region OR parent = $region)
+                        ORDER BY t.region, t.ts DESC
+                    )
+                    SELECT g.name AS "Region", rep.ts AS "As of", rep.value AS "Reported",
+                           sum(r.value) AS "Sum of parts", rep.value - sum(r.value) AS "Gap",
+                           count(r.value) || ' of ' || (SELECT count(*) FROM iw_region c WHERE c.parent = rep.region)
+                               AS "Coverage"
+                    FROM reported rep
+                    JOIN iw_region g ON g.code = rep.region
+                    LEFT JOIN indicator_rollup r
+                      ON r.interval = '1mo' AND r.indicator = '$indicator' AND r.operator = '' AND r.entity = ''
+                     AND r.region IN (SELECT code FROM iw_region c WHERE c.parent = rep.region)
+                     AND r.bucket = date_trunc('month', rep.ts AT TIME ZONE 'Asia/Shanghai') AT TIME ZONE 'Asia/Shanghai'
+                    GROUP BY g.name, rep.region, rep.ts, rep.value
+                    ORDER BY abs(rep.value - coalesce(sum(r.value), rep.value)) DESC, rep.region
+                    """
+                )
+            ],
+            width=24,
+            height=8,
+            description=(
+                "For a gauge: each reported total (all operators, or the administration's series) of the region and"
+                " its children, latest in the time range, beside the month's sum of its children; the reported"
+                " figure is the one used. GET /v1/reconciliation gives every axis and kind."
+            ),
+            decimals=0,
         )
     )
     return b.to_json()

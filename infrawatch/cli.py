@@ -225,6 +225,7 @@ def watch_inbox_command(
 #: command (load-csv) does not pay for the web stack's imports. `--help` imports them all.
 COMMAND_MODULES: dict[str, str] = {
     "targets": "metrics.cli", "status": "metrics.cli", "rollups": "metrics.cli",
+    "regions": "metrics.cli", "reconciliation": "metrics.cli",
     "ingest": "collectors.mqtt.cli", "mqtt": "collectors.mqtt.cli",
     "serve": "api.cli", "keys": "api.cli", "operators": "api.cli",
     "scheduler": "alerts.cli", "alerts": "alerts.cli",

@@ -13,6 +13,8 @@ from zoneinfo import ZoneInfo
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MONTH = re.compile(r"^(\d{4})[-/](\d{1,2})$")
+_QUARTER = re.compile(r"^(\d{4})[-/ ]?[Qq]([1-4])$")
+_YEAR = re.compile(r"^(\d{4})$")
 _DATE = re.compile(r"^(\d{4})[-/](\d{1,2})[-/](\d{1,2})$")
 _HAS_OFFSET = re.compile(r"(Z|z|[+-]\d{2}(:?\d{2})?)$")
 
@@ -62,7 +64,8 @@ def month_end(year: int, month: int, tz: str) -> int:
 
 
 def parse_csv_ts(text: str, tz: str = "Asia/Shanghai") -> int:
-    """Any ts form a spreadsheet may hold: RFC 3339, naive date-time or date (in tz), or a month YYYY-MM."""
+    """Any ts form a spreadsheet may hold: RFC 3339, naive date-time or date (in tz), or a period: a month
+    YYYY-MM, a quarter YYYY-Qn or a year YYYY, each meaning 00:00 of its last day (the statistical period end)."""
     s = str(text).strip()
     if not s:
         raise TimestampError("ts is empty")
@@ -72,12 +75,17 @@ def parse_csv_ts(text: str, tz: str = "Asia/Shanghai") -> int:
             if not 1 <= month <= 12:
                 raise ValueError
             return month_end(year, month, tz)
+        if m := _QUARTER.match(s):
+            return month_end(int(m[1]), 3 * int(m[2]), tz)
+        if m := _YEAR.match(s):
+            return month_end(int(m[1]), 12, tz)
         if m := _DATE.match(s):
             return to_us(datetime(int(m[1]), int(m[2]), int(m[3]), tzinfo=zone(tz)))
         dt = datetime.fromisoformat(s.replace("/", "-"))
     except ValueError:
         raise TimestampError(
-            f"ts {text!r} is not a date-time, date or month (e.g. 2023-06-30T00:00:00+08:00, 2023-06-30, 2023-06)"
+            f"ts {text!r} is not a date-time, date, month, quarter or year"
+            " (e.g. 2023-06-30T00:00:00+08:00, 2023-06-30, 2023-06, 2023-Q3, 2023)"
         ) from None
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=zone(tz))

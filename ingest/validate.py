@@ -17,19 +17,20 @@ import pandas as pd
 
 from ingest.report import Rejection
 from ingest.timestamps import TimestampError, parse_csv_ts, parse_rfc3339
-from reference.catalogue import METRICS
+from reference.catalogue import METRICS, Kind
 from reference.operators import ADMIN_OPERATOR, ENTITY_ID_PATTERN
-from reference.regions import PROVINCE, REGIONS, is_city
+from reference.regions import REGIONS, unknown_region_message
 
 RAW_COLUMNS = ["metric", "region", "operator", "entity", "ts", "value", "location", "raw", "index", "line"]
 VALID_COLUMNS = ["metric", "region", "operator", "entity", "ts_us", "value"]
 
 _REGION_TEXT = {str(code): code for code in REGIONS}
-_CITY_TEXT = {str(code) for code in REGIONS if is_city(code)}
 _INTEGER_METRICS = {m.id for m in METRICS.values() if m.integer}
 _ENTITY_METRICS = {m.id for m in METRICS.values() if m.entity_required}
 _ADMIN_METRICS = {m.id for m in METRICS.values() if m.admin_only}
 _MAX = {m.id: m.max_value for m in METRICS.values()}
+_YTD_METRICS = {m.id for m in METRICS.values() if m.kind == Kind.YTD}
+_PLAN_OFFSET_US = 8 * 3600 * 1_000_000  # Asia/Shanghai (no daylight saving since 1991)
 _UNIT = {m.id: m.unit for m in METRICS.values()}
 
 
@@ -297,21 +298,10 @@ def validate_frame(
             ).to_numpy(),
         )
     # region
+    # any level of the GB/T 2260 list (nation, province, city, county); an unknown code names the nearest
     known_region = region_text.isin(_REGION_TEXT).to_numpy()
-    fail(
-        ~known_region,
-        "region",
-        lambda: (
-            "unknown region '" + region_text + "'; use a GB/T 2260 city code such as 360100 (Nanchang)"
-        ).to_numpy(),
-    )
-    province = (region_text == str(PROVINCE)).to_numpy()
-    population = (metric == "population").to_numpy()
-    fail(
-        province & ~population,
-        "region",
-        f"region {PROVINCE} is the province, derived from its cities; report city figures (360100 … 361100)",
-    )
+    if (~known_region).any():
+        fail(~known_region, "region", lambda: region_text.map(unknown_region_message).to_numpy(dtype=object))
     # entity
     has_entity = (entity != "").to_numpy()
     if has_entity.any():
@@ -390,6 +380,31 @@ def validate_frame(
                 + metric.to_numpy(dtype=object),
             )
 
+    # a year-to-date figure never falls within its year: a lower figure after a higher one is a probable error
+    ytd = metric.isin(_YTD_METRICS).to_numpy() & pd.isna(reason)
+    if ytd.any():
+        falling = ytd_decreases(
+            metric.to_numpy(dtype=object)[ytd],
+            region_text.to_numpy(dtype=object)[ytd],
+            operator.to_numpy(dtype=object)[ytd],
+            entity.to_numpy(dtype=object)[ytd],
+            ts_vals[ytd],
+            value[ytd],
+        )
+        if falling:
+            mask = np.zeros(n, dtype=bool)
+            messages = np.full(n, None, dtype=object)
+            positions = np.flatnonzero(ytd)
+            for i, (earlier_ts, earlier_value) in falling.items():
+                pos = positions[i]
+                mask[pos] = True
+                messages[pos] = (
+                    f"year-to-date figure {_fmt(float(value[pos]))} is below {_fmt(earlier_value)} reported for "
+                    f"{_plan_date(earlier_ts)} of the same year: a year-to-date volume cannot fall (probable error; "
+                    "if the earlier figure was wrong, send a revision of it)"
+                )
+            fail(mask, "value", messages)
+
     rejected = pd.notna(reason)
     rejections: list[Rejection] = []
     if rejected.any():
@@ -429,6 +444,46 @@ def validate_frame(
     )
     valid["region"] = valid["region"].astype(np.int64)
     return valid, rejections
+
+
+def plan_year(ts_us: np.ndarray) -> np.ndarray:
+    """Calendar year in Asia/Shanghai of each UTC epoch-µs instant."""
+    local = (np.asarray(ts_us, dtype=np.int64) + _PLAN_OFFSET_US).astype("datetime64[us]")
+    return local.astype("datetime64[Y]").astype(np.int64) + 1970
+
+
+def _plan_date(ts_us: int) -> str:
+    return str((np.int64(ts_us) + _PLAN_OFFSET_US).astype("datetime64[us]").astype("datetime64[D]"))
+
+
+def ytd_decreases(
+    metric: np.ndarray,
+    region: np.ndarray,
+    operator: np.ndarray,
+    entity: np.ndarray,
+    ts_us: np.ndarray,
+    value: np.ndarray,
+) -> dict[int, tuple[int, float]]:
+    """Rows of year-to-date figures lower than an earlier figure of the same series and year: position →
+    (ts, value) of the highest earlier figure. Pure; a figure equal to the earlier one is fine."""
+    years = plan_year(ts_us)
+    groups: dict[tuple[Any, ...], list[int]] = {}
+    for i, key in enumerate(zip(metric, region, operator, entity, years, strict=True)):
+        groups.setdefault(key, []).append(i)
+    out: dict[int, tuple[int, float]] = {}
+    for rows in groups.values():
+        if len(rows) < 2:
+            continue
+        rows.sort(key=lambda i: int(ts_us[i]))
+        best_i = rows[0]
+        for i in rows[1:]:
+            if int(ts_us[i]) == int(ts_us[best_i]):
+                continue
+            if value[i] < value[best_i]:
+                out[i] = (int(ts_us[best_i]), float(value[best_i]))
+            elif value[i] >= value[best_i]:
+                best_i = i
+    return out
 
 
 def _fmt(v: float) -> str:

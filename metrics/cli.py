@@ -1,4 +1,5 @@
-"""Command line of the metrics layer: `targets load|list|show`, `status` and `rollups refresh`."""
+"""Command line of the metrics layer: `targets load|list|show`, `status`, `rollups refresh`, `regions` and
+`reconciliation`."""
 
 from __future__ import annotations
 
@@ -39,6 +40,7 @@ def _fmt(v: float | None, unit: str = "") -> str:
 
 
 def register(app: typer.Typer) -> None:
+    register_regions(app)
     targets_app = typer.Typer(
         help="Plan targets: load the default set or a YAML file, list, show.", no_args_is_help=True
     )
@@ -66,13 +68,23 @@ def register(app: typer.Typer) -> None:
     def targets_list(
         all_: Annotated[bool, typer.Option("--all", help="Include retired targets.")] = False,
         as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+        file: Annotated[
+            Path | None, typer.Option("--file", help="List a YAML file's targets instead (no database needed).")
+        ] = None,
     ) -> None:
-        """List the targets."""
-        from metrics.targets import list_targets
+        """List the targets, each with its document and clause."""
+        from metrics.targets import list_targets, read_targets_file
         from storage import connect
 
-        with connect() as conn:
-            targets = list_targets(conn, include_retired=all_)
+        if file is not None:
+            try:
+                targets = read_targets_file(file)
+            except ValueError as exc:
+                err.print(f"[red]{exc}[/red]")
+                raise typer.Exit(2) from None
+        else:
+            with connect() as conn:
+                targets = list_targets(conn, include_retired=all_)
         if as_json:
             out.print_json(json.dumps([t.model_dump(mode="json") for t in targets], ensure_ascii=False))
             return
@@ -94,7 +106,7 @@ def register(app: typer.Typer) -> None:
             )
             table.add_row(
                 t.id,
-                t.indicator,
+                t.indicator + (f" [{t.entity}]" if t.entity else ""),
                 str(t.region),
                 goal,
                 f"{t.start} → {t.deadline}",
@@ -205,3 +217,97 @@ def register(app: typer.Typer) -> None:
             n = refresh_rollups(conn)
             analyzed = analyze_changed(conn, ROLLUP_TABLES) if n else []
         out.print(f"rollup rows written: {n}" + (f"; analysed {', '.join(analyzed)}" if analyzed else ""))
+
+
+def register_regions(app: typer.Typer) -> None:
+    """`regions info|list|update` and `reconciliation`."""
+    regions_app = typer.Typer(
+        help="The GB/T 2260 region list: which one is in force, its regions, a newer one.", no_args_is_help=True
+    )
+    app.add_typer(regions_app, name="regions")
+
+    @regions_app.command("info")
+    def regions_info() -> None:
+        """Which list is in force: standard, year, source, and how many regions it has."""
+        from reference.regions import region_list_info
+
+        for k, v in region_list_info().items():
+            out.print(f"[bold]{k}[/bold]: {v}")
+
+    @regions_app.command("list")
+    def regions_list(
+        under: Annotated[int, typer.Option("--under", help="Only this region and those below it.")] = 100000,
+        level: Annotated[str | None, typer.Option("--level", help="nation, province, city or county.")] = None,
+    ) -> None:
+        """Regions with their level and parent."""
+        from reference.regions import REGIONS, subtree
+
+        if under not in REGIONS:
+            from reference.regions import unknown_region_message
+
+            err.print(f"[red]{unknown_region_message(str(under))}[/red]")
+            raise typer.Exit(2)
+        table = Table("code", "name", "level", "parent", show_edge=False)
+        for code in sorted(subtree(under)):
+            r = REGIONS[code]
+            if level is None or r.level == level:
+                table.add_row(
+                    str(code), r.name_zh + (f" {r.name_en}" if r.name_en else ""), r.level, str(r.parent or "")
+                )
+        out.print(table)
+
+    @regions_app.command("update")
+    def regions_update(
+        path: Annotated[Path, typer.Argument(help="CSV with a header naming code and name_zh (or name).")],
+        list_name: Annotated[str, typer.Option("--list", help="Which list it is, e.g. 2023-12.")],
+        source: Annotated[str, typer.Option("--source", help="Where it was published.")] = "",
+    ) -> None:
+        """Load a newer GB/T 2260 list: checked, kept as the list in force, mirrored for the boards. Restart the
+        services to use it."""
+        from metrics.regionlist import update_regions
+        from reference.regions import RegionListError
+        from storage import connect
+
+        try:
+            with connect() as conn:
+                regions = update_regions(conn, path, list_name=list_name, source_note=source)
+        except RegionListError as exc:
+            err.print(f"[red]{exc}[/red]")
+            raise typer.Exit(2) from None
+        out.print(f"region list {list_name}: {len(regions)} regions loaded; restart the services to use it")
+
+    @app.command("reconciliation")
+    def reconciliation_command(
+        indicator: Annotated[str, typer.Argument(help="Indicator id, e.g. bs5g_total.")],
+        region: Annotated[int, typer.Option("--region", help="GB/T 2260 code; regions below it too.")] = 360000,
+        period: Annotated[str | None, typer.Option("--period", help="2023, 2023-09 or 2023-Q3.")] = None,
+        as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    ) -> None:
+        """Reported totals beside the sums of their parts: the gap and how many parts reported."""
+        from metrics.reconciliation import reconciliation
+        from metrics.timeutil import now
+        from storage import connect
+
+        try:
+            with connect() as conn:
+                rows = reconciliation(conn, indicator, region=region, period=period, as_of=None if period else now())
+        except (KeyError, ValueError) as exc:
+            err.print(f"[red]{exc.args[0]}[/red]")
+            raise typer.Exit(2) from None
+        if as_json:
+            out.print_json(json.dumps([r.model_dump(mode="json") for r in rows], ensure_ascii=False))
+            return
+        table = Table("region", "operator", "beside", "reported", "sum of parts", "gap", "coverage", show_edge=False)
+        for r in rows:
+            table.add_row(
+                r.region_name,
+                r.operator,
+                r.axis,
+                _fmt(r.reported),
+                _fmt(r.derived),
+                _fmt(r.gap),
+                f"{r.parts_reporting} of {r.parts_total}",
+            )
+        out.print(table)
+        if not rows:
+            out.print("no reported total beside a sum of its parts")

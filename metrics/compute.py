@@ -71,6 +71,28 @@ def counter_increments(value: FloatArray) -> FloatArray:
     return inc
 
 
+_PLAN_OFFSET_S = 8 * 3600  # Asia/Shanghai (no daylight saving since 1991)
+
+
+def plan_years(ts: FloatArray) -> np.ndarray:
+    """Calendar year in Asia/Shanghai of each instant (float seconds since the epoch)."""
+    local = (np.asarray(ts, dtype=float) + _PLAN_OFFSET_S).astype("int64").astype("datetime64[s]")
+    return local.astype("datetime64[Y]").astype(np.int64) + 1970
+
+
+def ytd_increments(ts: FloatArray, value: FloatArray) -> FloatArray:
+    """Volume recorded at each reading of a year-to-date series: the difference from the previous reading
+    of the same year, and for the year's first reading the reading itself (it counts from zero). Summed
+    up to t within a year this gives the latest figure of that year at or before t."""
+    value = np.asarray(value, dtype=float)
+    if len(value) == 0:
+        return value
+    years = plan_years(ts)
+    prev = np.concatenate(([np.nan], value[:-1]))
+    same_year = np.concatenate(([False], years[1:] == years[:-1]))
+    return np.where(same_year, value - prev, value)
+
+
 def window_sums(
     ts: FloatArray, amounts: FloatArray, lo: FloatArray, hi: FloatArray, *, ending: bool = False
 ) -> tuple[FloatArray, FloatArray]:
@@ -87,13 +109,19 @@ def window_sums(
 
 
 def volumes(s: Series, kind: str, lo: FloatArray, hi: FloatArray) -> tuple[FloatArray, FloatArray]:
-    """Volume of a delta or counter series in each bucket; (sums, reading counts).
+    """Volume of a delta, counter or ytd series in each bucket; (sums, reading counts).
 
     A delta is the volume of the interval ending at its ts, so it belongs to the bucket (lo, hi] it closes:
-    a daily figure stamped 00:00 of 2 June is 1 June's. A counter's increment is booked at the reading that
-    ends it, within [lo, hi) (meters read continuously: a reading at 00:00 opens the day).
+    a daily figure stamped 00:00 of 2 June is 1 June's. A counter's increment, and a year-to-date series'
+    increment, is booked at the reading that ends it, within [lo, hi) (meters read continuously: a reading
+    at 00:00 opens the day).
     """
-    amounts = counter_increments(s.value) if kind == "counter" else s.value
+    if kind == "counter":
+        amounts = counter_increments(s.value)
+    elif kind == "ytd":
+        amounts = ytd_increments(s.ts, s.value)
+    else:
+        amounts = s.value
     lo, hi = np.asarray(lo, dtype=float), np.asarray(hi, dtype=float)
     return window_sums(s.ts, amounts, lo, hi, ending=kind == "delta")
 
@@ -145,9 +173,12 @@ def combine_volumes(series: Iterable[Series], kind: str, lo: FloatArray, hi: Flo
     return Combined(np.where(counted > 0, total, np.nan), counted, np.zeros(lo.shape))
 
 
-def combine_increases(series: Iterable[Series], start: float, at: FloatArray, staleness_s: float) -> Combined:
+def combine_increases(
+    series: Iterable[Series], start: float, at: FloatArray, staleness_s: float, *, strict: bool = False
+) -> Combined:
     """Increase of a gauge since `start`, summed over series: each series' latest level before each `at`
-    minus its level at `start` (or, for a series that began after start, its first reading)."""
+    minus its level at `start` (or, for a series that began after start, its first reading; with `strict`
+    such a series has no increase: a reported total needs its own level at the start)."""
     at = np.asarray(at, dtype=float)
     total = np.zeros(at.shape)
     counted = np.zeros(at.shape)
@@ -157,7 +188,7 @@ def combine_increases(series: Iterable[Series], start: float, at: FloatArray, st
         base = float(base_arr[0])
         if math.isnan(base):
             first = first_level_after(s, start, math.inf)
-            if first is None:
+            if first is None or strict:
                 continue
             base = first
         levels, _ = gauge_levels(s, at, math.inf)  # a silent series keeps its last increase
@@ -168,10 +199,10 @@ def combine_increases(series: Iterable[Series], start: float, at: FloatArray, st
     return Combined(np.where(counted > 0, total, np.nan), counted, stale)
 
 
-def bucket_increases(series: Iterable[Series], lo: FloatArray, hi: FloatArray) -> Combined:
+def bucket_increases(series: Iterable[Series], lo: FloatArray, hi: FloatArray, *, strict: bool = False) -> Combined:
     """Increase of a gauge within each bucket [lo, hi), summed over series: level before hi minus level
-    before lo (a series without a level at lo counts from its first reading in the bucket). Summed over
-    consecutive buckets it telescopes to the increase since the first bucket's start."""
+    before lo (a series without a level at lo counts from its first reading in the bucket, unless
+    `strict`). Summed over consecutive buckets it telescopes to the increase since the first bucket's start."""
     lo = np.asarray(lo, dtype=float)
     hi = np.asarray(hi, dtype=float)
     total = np.zeros(lo.shape)
@@ -184,7 +215,7 @@ def bucket_increases(series: Iterable[Series], lo: FloatArray, hi: FloatArray) -
         i = np.searchsorted(s.ts, lo, side="left")
         first = s.value[np.minimum(i, len(s) - 1)]
         has_in = (i < len(s)) & (s.ts[np.minimum(i, len(s) - 1)] < hi)
-        base = np.where(np.isnan(begin), np.where(has_in, first, np.nan), begin)
+        base = begin if strict else np.where(np.isnan(begin), np.where(has_in, first, np.nan), begin)
         ok = ~np.isnan(end) & ~np.isnan(base)
         total += np.where(ok, end - base, 0.0)
         counted += ok
@@ -259,6 +290,55 @@ def prefer_reference(province: Combined, cities: Combined) -> Combined:
         np.where(have, province.counted, cities.counted),
         np.where(have, province.stale, cities.stale),
     )
+
+
+@dataclass(slots=True)
+class Total:
+    """A scope's value per bucket: its own reported figure where there is one, else the sum of its parts
+    (children regions, or operators), with the coverage of that sum and the gap between the two."""
+
+    combined: Combined
+    reported: FloatArray  # the scope's own figure (NaN = none)
+    derived: FloatArray  # the sum of its parts (NaN = no part has a value)
+    parts_reporting: FloatArray  # parts with a value, per bucket
+    parts_total: int  # parts there are (e.g. the province's 11 cities)
+
+    @property
+    def gap(self) -> FloatArray:
+        """reported − derived where both exist (NaN elsewhere)."""
+        return self.reported - self.derived
+
+
+def sum_parts(parts: Sequence[Combined], shape: tuple[int, ...]) -> tuple[Combined, FloatArray]:
+    """Sum of parts per bucket (NaN where no part has a value) and how many parts have one."""
+    total = np.zeros(shape)
+    counted = np.zeros(shape)
+    stale = np.zeros(shape)
+    reporting = np.zeros(shape)
+    for p in parts:
+        ok = ~np.isnan(p.value)
+        total += np.where(ok, p.value, 0.0)
+        counted += np.where(ok, p.counted, 0.0)
+        stale += p.stale
+        reporting += ok
+    return Combined(np.where(reporting > 0, total, np.nan), counted, stale), reporting
+
+
+def reported_over_derived(
+    own: Combined | None, parts: Sequence[Combined], parts_total: int, shape: tuple[int, ...]
+) -> Total:
+    """Reported totals beat derived sums: per bucket the scope's own figure where it exists, else the sum
+    of its parts. Both are kept, so the gap and the coverage of the sum can be shown."""
+    derived, reporting = sum_parts(parts, shape)
+    if own is None:
+        own = Combined(np.full(shape, np.nan), np.zeros(shape), np.zeros(shape))
+    have = ~np.isnan(own.value)
+    chosen = Combined(
+        np.where(have, own.value, derived.value),
+        np.where(have, own.counted, derived.counted),
+        np.where(have, own.stale, derived.stale + own.stale),
+    )
+    return Total(chosen, own.value, derived.value, reporting, parts_total)
 
 
 # -- targets and progress -----------------------------------------------------------------------------

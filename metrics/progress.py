@@ -34,7 +34,7 @@ from metrics.targets import Target, get_target, list_targets
 from metrics.timeutil import EPSILON, aware, end_of_day, epoch, month_ends, now, start_of_day
 from metrics.verdict import Status
 from reference.catalogue import INDICATORS, METRICS
-from reference.regions import PROVINCE, cities_of, region_name
+from reference.regions import cities_of, region_name
 
 TREND_DAYS = 90
 MAX_LAGGARDS = 5
@@ -84,6 +84,9 @@ class Progress(BaseModel):
     #: the parts the breakdown of the shortfall rests on (only those that reported count)
     cities_reporting: Coverage | None = None
     operators_reporting: Coverage | None = None
+    #: For an indicator with more than one basis (bs5g_new): "reported" (year-to-date builds reported for
+    #: the scope) or "stock" (the increase of the stock in service).
+    basis: str | None = None
 
 
 # -- evaluation -------------------------------------------------------------------------------------------
@@ -256,7 +259,7 @@ def evaluate_target(conn: psycopg.Connection, target: Target, as_of: datetime | 
 
 def _evaluate(conn: psycopg.Connection, target: Target, as_of: datetime | None) -> Progress:
     f = _Frame(target, aware(as_of) if as_of is not None else now())
-    scope = Scope(target.region, target.operator)
+    scope = Scope(target.region, target.operator, target.entity)
     ind = target.indicator
     data = _fetch_target_data(conn, target, scope, f)
 
@@ -327,10 +330,20 @@ def _evaluate(conn: psycopg.Connection, target: Target, as_of: datetime | None) 
         as_of=f.as_of,
         start=target.start,
         deadline=target.deadline,
+        basis=_basis(data, ind, scope, f) if actual is not None else None,
     )
     if status not in ("achieved", "no_data") and goal is not None:
         _add_laggards(progress, target, scope, f, data, baseline, expected, goal)
     return progress
+
+
+def _basis(data: SeriesMap, indicator_id: str, scope: Scope, f: _Frame) -> str | None:
+    """Which basis the actual rests on, for an indicator with more than one (issue 14: bs5g_new)."""
+    if not INDICATORS[indicator_id].has_basis:
+        return None
+    return evaluate(
+        data, indicator_id, scope, np.array([epoch(f.t0)]), np.array([epoch(f.until)]), increase_start=epoch(f.t0)
+    ).basis
 
 
 def _fraction(target: Target, f: _Frame) -> float:
@@ -430,10 +443,10 @@ def _add_laggards(
     ind = target.indicator
     parts_city = (
         [(str(c), region_name(c), Scope(c, scope.operator)) for c in cities_of(scope.region)]
-        if scope.region == PROVINCE
+        if cities_of(scope.region) != (scope.region,)
         else []
     )
-    ops = sorted({k[2] for k in data if k[2] != "admin"}) if scope.operator is None else []
+    ops = sorted({k[2] for k in data if k[2] not in ("admin", "all")}) if scope.operator is None else []
     parts_op = [(op, _operator_name(op), Scope(scope.region, op)) for op in ops]
     lo_dt, hi_dt = _level_window(target, f, f.until)
     lo, hi = np.array([epoch(lo_dt)]), np.array([epoch(hi_dt)])

@@ -19,6 +19,7 @@ from metrics.indicators import (
     Scope,
     SeriesKey,
     SeriesMap,
+    coverage_of,
     evaluate,
     fetch_regions,
     input_metrics,
@@ -28,8 +29,8 @@ from metrics.indicators import (
 )
 from metrics.timeutil import EPSILON, PLAN_TZ, Interval, aware, buckets, epoch, next_bucket, start_of_year
 from reference.catalogue import INDICATORS, METRICS, Kind, indicator
-from reference.operators import BUILTIN_OPERATORS
-from reference.regions import PROVINCE, REGIONS, cities_of, region_name
+from reference.operators import ALL_OPERATOR, BUILTIN_OPERATORS
+from reference.regions import PROVINCE, REGIONS, children, region_name, subtree, unknown_region_message
 
 
 class IndicatorValue(BaseModel):
@@ -44,6 +45,14 @@ class IndicatorValue(BaseModel):
     series_counted: int = 0
     series_stale: int = 0
     note: str | None = None
+    #: "reported" or "stock" for an indicator with more than one basis (bs5g_new)
+    basis: str | None = None
+    #: How the value came about: the scope's own reported total, or a sum of how many of its parts
+    coverage: str | None = None
+    parts_reporting: int | None = None
+    parts_total: int | None = None
+    #: reported total − sum of its parts, where both exist
+    reconciliation_gap: float | None = None
 
 
 class SeriesPoint(BaseModel):
@@ -62,15 +71,19 @@ class Contribution(BaseModel):
 
 def _filters(
     metrics: tuple[str, ...] | list[str],
-    regions: list[int],
+    regions: list[int] | None,
     operator: str | None,
     entity: str | None,
     alias: str = "",
 ) -> tuple[str, dict[str, object]]:
-    """WHERE conditions for a scope; the operator filter never hides the administration's series."""
+    """WHERE conditions for a scope (regions None = every region); the operator filter never hides the
+    administration's series."""
     a = f"{alias}." if alias else ""
-    params: dict[str, object] = {"metrics": list(metrics), "regions": regions}
-    sql = f"{a}metric = ANY(%(metrics)s) AND {a}region = ANY(%(regions)s)"
+    params: dict[str, object] = {"metrics": list(metrics)}
+    sql = f"{a}metric = ANY(%(metrics)s)"
+    if regions is not None:
+        sql += f" AND {a}region = ANY(%(regions)s)"
+        params["regions"] = regions
     if operator is not None:
         sql += f" AND ({a}operator = %(operator)s OR {a}operator = 'admin')"
         params["operator"] = operator
@@ -119,7 +132,9 @@ def _edge_sql(
     order = "DESC" if last else "ASC"
     entity = params.get("entity")
     op = params.get("operator")
-    fwhere, _ = _filters(metrics, [], op if isinstance(op, str) else None, None, alias="f")
+    fwhere, _ = _filters(
+        metrics, [] if "regions" in params else None, op if isinstance(op, str) else None, None, alias="f"
+    )
     parts = []
     if entity is None or entity == "":
         parts.append(
@@ -144,7 +159,7 @@ def _edge_sql(
 def fetch_series(
     conn: psycopg.Connection,
     metrics: tuple[str, ...] | list[str],
-    regions: list[int],
+    regions: list[int] | None,
     since: datetime,
     until: datetime,
     *,
@@ -167,8 +182,9 @@ def fetch_series(
             # Data-centre meters (counters) over a short window (a series' live tail, a breakdown): only the
             # meters that read in the window need a base (one without readings there adds nothing to any
             # bucket), found by one index probe each instead of sorting a day of every meter's readings.
-            prior = _edge_sql([m for m in metrics if m not in counters], where, params, "prior_since", "since",
-                              last=True, tag="p")
+            prior = _edge_sql(
+                [m for m in metrics if m not in counters], where, params, "prior_since", "since", last=True, tag="p"
+            )
             params["counters_p"] = counters
             bases = (
                 "SELECT s.metric, s.region, s.operator, s.entity, extract(epoch FROM b.ts)::float8 AS t, b.value"
@@ -241,7 +257,7 @@ def fetch_indicator_inputs(
         fetch_regions(indicator_id, scope.region),
         since,
         until,
-        operator=scope.operator,
+        operator=scope.operator_id,
         entity=scope.entity,
         prior_since=since - back,
     )
@@ -250,7 +266,7 @@ def fetch_indicator_inputs(
 def _check(indicator_id: str, region: int) -> None:
     indicator(indicator_id)  # raises with the known ids
     if region not in REGIONS:
-        raise ValueError(f"unknown region {region}; use 360000 (Jiangxi) or a city code such as 360100")
+        raise ValueError(unknown_region_message(str(region)))
 
 
 # -- public queries ---------------------------------------------------------------------------------------
@@ -273,6 +289,7 @@ def indicator_value(
     volumes and increases: over [start, as_of], start defaulting to 1 January (Asia/Shanghai) of as_of's year.
     """
     _check(indicator, region)
+    operator = None if operator == ALL_OPERATOR else operator
     as_of = aware(as_of)
     start = aware(start) if start is not None else start_of_year(as_of)
     scope = Scope(region, operator, entity)
@@ -294,6 +311,7 @@ def indicator_value(
         notes.append("no data in this scope" + (" (only stale series)" if stale else ""))
     if stale:
         notes.append(f"{stale} series silent longer than the staleness limit were left out")
+    cov = coverage_of(ev.total, region) if ev.total is not None and value is not None else None
     return IndicatorValue(
         indicator=indicator,
         unit=INDICATORS[indicator].unit,
@@ -306,6 +324,11 @@ def indicator_value(
         series_counted=int(c.counted[0]),
         series_stale=stale,
         note="; ".join(notes) or None,
+        basis=ev.basis,
+        coverage=cov.text if cov else None,
+        parts_reporting=cov.parts_reporting if cov else None,
+        parts_total=cov.parts_total if cov else None,
+        reconciliation_gap=cov.gap if cov else None,
     )
 
 
@@ -326,6 +349,7 @@ def indicator_series(
     are current (1d / 1mo, and 1h for the sub-daily meter indicators at region level), computing the
     buckets pending changes can reach from the observations; otherwise from the observations."""
     _check(indicator, region)
+    operator = None if operator == ALL_OPERATOR else operator
     start, end = aware(start), aware(end)
     starts = buckets(start, end, interval)
     if not starts:
@@ -394,6 +418,7 @@ def breakdown(
 ) -> list[Contribution]:
     """The indicator for each city / operator / entity within a scope at `as_of`, largest first."""
     _check(indicator, region)
+    operator = None if operator == ALL_OPERATOR else operator
     as_of = aware(as_of)
     start = aware(start) if start is not None else start_of_year(as_of)
     scope = Scope(region, operator)
@@ -410,9 +435,10 @@ def _breakdown_from(
     inc = epoch(start) if is_increase(indicator_id) else None
     parts: list[tuple[str, str, Scope]] = []
     if by == "region":
-        parts = [(str(c), region_name(c), Scope(c, scope.operator, scope.entity)) for c in cities_of(scope.region)]
+        below = children(scope.region) or (scope.region,)  # a province's cities, a city's counties
+        parts = [(str(c), region_name(c), Scope(c, scope.operator, scope.entity)) for c in below]
     elif by == "operator":
-        ops = sorted({k[2] for k in data if k[2] != "admin"})
+        ops = sorted({k[2] for k in data if k[2] not in ("admin", "all")})
         parts = [(op, _operator_name(op), Scope(scope.region, op, scope.entity)) for op in ops]
     elif by == "entity":
         ents = sorted({(k[1], k[2], k[3]) for k in data if k[3]})
@@ -451,7 +477,7 @@ def entities(conn: psycopg.Connection, metric: str, *, region: int | None = None
     """Distinct (region, operator, entity) that reported `metric` (in `region`'s cities if given).
 
     A skip scan over the primary key: one index probe per series, however many readings each has."""
-    regions = set(cities_of(region)) | {region} if region is not None else None
+    regions = subtree(region) if region is not None else None
     rows = conn.execute(_DISTINCT_SERIES, {"metric": metric}).fetchall()
     return [(int(r), str(o), str(e)) for r, o, e in rows if regions is None or r in regions]
 

@@ -27,7 +27,8 @@ from metrics.indicators import Scope, SeriesMap, evaluate, input_metrics, is_gau
 from metrics.query import compute_series, fetch_series
 from metrics.timeutil import PLAN_TZ, Interval, buckets, epoch, floor_bucket, next_bucket, now, start_of_day
 from reference.catalogue import INDICATORS, METRICS, Kind
-from reference.regions import CITIES, PROVINCE
+from reference.operators import ADMIN_WRITTEN
+from reference.regions import CITIES, PROVINCE, REGIONS, ancestors
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,7 @@ def _influence_days(indicator_id: str) -> int:
     goes stale; a counter reading also sets the base of the next reading."""
     days = 2
     for m in input_metrics(indicator_id):
-        if METRICS[m].kind.value == "gauge":
+        if METRICS[m].kind.value == "gauge" or is_gauge_based(indicator_id):
             days = max(days, math.ceil(staleness_s(m) / 86400) + 2)
     return days
 
@@ -166,7 +167,7 @@ def _recompute(conn: psycopg.Connection, indicator_id: str, first: date, last: d
         data = fetch_series(
             conn,
             input_metrics(indicator_id),
-            [*CITIES, PROVINCE],
+            None,
             month,
             month_end,
             prior_since=month - timedelta(seconds=lookback_s(indicator_id)),
@@ -202,18 +203,25 @@ def _replace(
 
 
 def scopes_for(data: SeriesMap, indicator_id: str, *, with_entities: bool = True) -> list[Scope]:
-    """Every scope rolled up: each city and the province × all operators and each operator reporting there
-    (admin reference series: all only), and (with `with_entities`) each data centre for dc_pue."""
+    """Every scope rolled up: each region with data, its ancestors up to the nation, and the default
+    province and its cities × all operators and each operator reporting there (admin reference series and
+    `all` figures: all operators only), and (with `with_entities`) each data centre for dc_pue."""
     admin = any(METRICS[m].admin_only for m in input_metrics(indicator_id))
     ops_by_region: dict[int, set[str]] = defaultdict(set)
     entities: set[tuple[int, str, str]] = set()
+    regions: set[int] = {*CITIES, PROVINCE}
     for _, region, op, entity in data:
-        ops_by_region[region].add(op)
-        ops_by_region[PROVINCE].add(op)
+        if region not in REGIONS:
+            continue
+        up = (region, *ancestors(region))
+        regions.update(up)
+        if op not in ADMIN_WRITTEN:
+            for r in up:
+                ops_by_region[r].add(op)
         if entity:
             entities.add((region, op, entity))
     out = []
-    for region in [*CITIES, PROVINCE]:
+    for region in sorted(regions):
         out.append(Scope(region))
         if not admin:
             out.extend(Scope(region, op) for op in sorted(ops_by_region.get(region, ())))

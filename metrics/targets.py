@@ -12,7 +12,8 @@ from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from metrics.db import owns_transaction
 from reference.catalogue import INDICATORS
-from reference.regions import PROVINCE, REGIONS
+from reference.operators import is_valid_entity_id
+from reference.regions import PROVINCE, REGIONS, unknown_region_message
 
 DEFAULT_TARGETS_FILE: Path = Path(__file__).with_name("default_targets.yaml")
 
@@ -21,9 +22,12 @@ class Target(BaseModel):
     id: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     title: str
     source: str = ""
+    #: How an ambiguous text is read (which series, which count, what "基本" means), where it needs saying.
+    interpretation: str | None = None
     indicator: str
     region: int = PROVINCE
     operator: str | None = None
+    entity: str | None = None  # a programme (programme_count) or milestone (milestone) id
     comparator: Literal[">=", ">", "<=", "<"]
     goal: float | None = None  # a number, or
     goal_indicator: str | None = None  # another indicator (物超人: population), or
@@ -43,7 +47,12 @@ class Target(BaseModel):
         if self.goal_indicator is not None and self.goal_indicator not in INDICATORS:
             raise ValueError(f"unknown goal_indicator {self.goal_indicator!r}")
         if self.region not in REGIONS:
-            raise ValueError(f"unknown region {self.region}; use 360000 or a city code such as 360700")
+            raise ValueError(unknown_region_message(str(self.region)))
+        if self.entity is not None and not is_valid_entity_id(self.entity):
+            raise ValueError(f"entity {self.entity!r} must match [A-Za-z0-9_.:-]{{1,64}}")
+        needs = {"programme_count", "milestone"}
+        if self.indicator in needs and not self.entity:
+            raise ValueError(f"a {self.indicator} target names its entity (the programme or milestone id)")
         goals = [g is not None for g in (self.goal, self.goal_indicator, self.goal_relative)]
         if sum(goals) != 1:
             raise ValueError("give exactly one of goal (a number), goal_indicator or goal_relative")
@@ -71,7 +80,7 @@ def describe_errors(exc: ValidationError) -> str:
 
 _COLUMNS = (
     "id, title, source, indicator, region, operator, comparator, goal, goal_indicator, goal_relative,"
-    " start_date, deadline, baseline, profile, tolerance, window_days, active"
+    " start_date, deadline, baseline, profile, tolerance, window_days, active, entity, interpretation"
 )
 
 
@@ -109,14 +118,15 @@ def upsert_target(conn: psycopg.Connection, target: Target) -> bool:
     row = conn.execute(
         f"""
         INSERT INTO target ({_COLUMNS})
-        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+        VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
         ON CONFLICT (id) DO UPDATE SET
             title = EXCLUDED.title, source = EXCLUDED.source, indicator = EXCLUDED.indicator,
             region = EXCLUDED.region, operator = EXCLUDED.operator, comparator = EXCLUDED.comparator,
             goal = EXCLUDED.goal, goal_indicator = EXCLUDED.goal_indicator, goal_relative = EXCLUDED.goal_relative,
             start_date = EXCLUDED.start_date, deadline = EXCLUDED.deadline, baseline = EXCLUDED.baseline,
             profile = EXCLUDED.profile, tolerance = EXCLUDED.tolerance, window_days = EXCLUDED.window_days,
-            active = EXCLUDED.active, updated_at = now()
+            active = EXCLUDED.active, entity = EXCLUDED.entity, interpretation = EXCLUDED.interpretation,
+            updated_at = now()
         RETURNING (xmax = 0)
         """,
         (
@@ -137,6 +147,8 @@ def upsert_target(conn: psycopg.Connection, target: Target) -> bool:
             target.tolerance,
             target.window_days,
             target.active,
+            target.entity,
+            target.interpretation,
         ),
     ).fetchone()
     return bool(row and row[0])

@@ -3,7 +3,6 @@ a projection, staleness of the data and coverage of a breakdown (docs/metrics.md
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Literal
 
@@ -12,22 +11,11 @@ from reference.catalogue import INDICATORS, METRICS
 
 Status = Literal["achieved", "missed", "on_track", "at_risk", "off_track", "no_data"]
 
-#: Physical range by unit, where the catalogue entry names none: counts, volumes, energy and shares
-#: cannot be negative, a share cannot exceed 100 %, a 0/1 flag 1.
-_RANGE_BY_UNIT: dict[str, tuple[float, float]] = {
-    "%": (0.0, 100.0),
-    "0/1": (0.0, 1.0),
-}
-
-
 def physical_range(indicator_id: str) -> tuple[float, float]:
-    """(lowest, highest) value the indicator can physically take: the catalogue's `physical_min` /
-    `physical_max` where it gives them (PUE ≥ 1), else by unit (shares 0–100, flags 0–1), else ≥ 0."""
+    """(lowest, highest) value the indicator can physically take, as the catalogue gives it (shares 0–100,
+    flags 0–1, PUE ≥ 1, counts ≥ 0)."""
     ind = INDICATORS[indicator_id]
-    lo, hi = _RANGE_BY_UNIT.get(ind.unit, (0.0, math.inf))
-    given_lo = getattr(ind, "physical_min", None)
-    given_hi = getattr(ind, "physical_max", None)
-    return (lo if given_lo is None else float(given_lo), hi if given_hi is None else float(given_hi))
+    return float(ind.physical_min), float(ind.physical_max)
 
 
 def clamp_to_range(value: float | None, lo: float, hi: float) -> float | None:

@@ -5,6 +5,7 @@ This is the one place code, docs and tests read to know what a metric is.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -13,6 +14,7 @@ class Kind(StrEnum):
     GAUGE = "gauge"  # a level at ts; combine: sum of each series' latest value
     DELTA = "delta"  # a volume for the interval ending at ts; combine: sum
     COUNTER = "counter"  # a cumulative register; combine: sum of increases (resets handled)
+    YTD = "ytd"  # the volume since 1 January of ts's year (Asia/Shanghai); combine: sum of volumes
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,7 +25,7 @@ class Metric:
     unit: str
     kind: Kind
     description: str
-    #: Largest plausible value of one observation (per city / per entity); beyond it is a typo.
+    #: Largest plausible value of one observation, at any level up to the nation's total; beyond it is a typo.
     max_value: float
     #: Values must be whole numbers (count and 0/1 units).
     integer: bool = False
@@ -33,6 +35,9 @@ class Metric:
     admin_only: bool = False
     #: Expected push cadence in seconds (stale after 2x this without news).
     cadence_s: int = 31 * 86400
+    #: Physically possible values (counts ≥ 0, flags 0–1); projections stay inside.
+    physical_min: float = 0.0
+    physical_max: float = math.inf
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,24 +54,57 @@ class Indicator:
     #: Multiply the ratio by this (100 for percentages).
     scale: float = 1.0
     kind: Kind | None = None
-    #: Physical range projections are kept in; None = by unit (≥ 0, shares ≤ 100; metrics.verdict).
-    physical_min: float | None = None
-    physical_max: float | None = None
+    #: For an increase with a reported flow beside the stock (bs5g_new): the year-to-date metric used
+    #: where it is reported for the scope, before the stock's increase.
+    flow: str | None = None
+    #: Physically possible values (shares 0–100, PUE ≥ 1); projections stay inside.
+    physical_min: float = 0.0
+    physical_max: float = math.inf
+
+    @property
+    def has_basis(self) -> bool:
+        """Whether the indicator can rest on more than one basis (the progress then says which)."""
+        return self.flow is not None or self.derivation == "prefer"
 
 
 _DAY = 86400
 _M = 1_000_000
 
+
+def _count(mid: str, description: str, max_value: float, **kw: object) -> Metric:
+    return Metric(mid, "count", Kind.GAUGE, description, max_value, integer=True, **kw)  # type: ignore[arg-type]
+
+
+_K = 1_000
+_STAT = 31 * _DAY  # monthly statistics
+_YEAR = 366 * _DAY
+
 METRICS: dict[str, Metric] = {
     m.id: m
     for m in [
-        Metric("bs5g_total", "count", Kind.GAUGE, "5G base stations in service (开通)", 1 * _M, integer=True),
-        Metric("users_5g", "count", Kind.GAUGE, "5G terminal users", 100 * _M, integer=True),
-        Metric("gigabit_users", "count", Kind.GAUGE, "gigabit broadband users", 50 * _M, integer=True),
-        Metric("iot_terminals_mobile", "count", Kind.GAUGE, "mobile (cellular) IoT terminals", 500 * _M, integer=True),
+        _count("bs5g_total", "5G base stations in service (开通)", 10 * _M),
+        _count("bs5g_built_total", "5G base stations built (建成)", 10 * _M),
         Metric(
-            "iot_connections_pan", "count", Kind.GAUGE, "pan-IoT connections, all access types", 1000 * _M, integer=True
+            "bs5g_built_ytd",
+            "count",
+            Kind.YTD,
+            "5G base stations newly built this year (新建), year to date",
+            5 * _M,
+            integer=True,
         ),
+        _count("bs4g_total", "4G base stations", 20 * _M),
+        _count("bs_mobile_total", "mobile base stations of every generation", 50 * _M),
+        _count("users_5g", "5G terminal users", 3000 * _M),
+        _count("gigabit_users", "gigabit broadband users", 1000 * _M),
+        _count("broadband_users", "fixed broadband users", 2000 * _M),
+        _count("ports_broadband", "broadband access ports, all", 3000 * _M),
+        _count("ports_ftth", "broadband access ports, FTTH/O", 3000 * _M),
+        _count("ports_10gpon", "broadband access ports, 10G-PON", 1000 * _M),
+        Metric("fibre_km", "km", Kind.GAUGE, "optical cable length", 1e8),
+        Metric("egress_bandwidth_gbps", "Gbps", Kind.GAUGE, "inter-provincial egress bandwidth (省际出口带宽)", 1e7),
+        _count("ipv6_active_users", "IPv6 active users", 3000 * _M),
+        _count("iot_terminals_mobile", "mobile (cellular) IoT terminals", 10_000 * _M),
+        _count("iot_connections_pan", "pan-IoT connections, all access types", 20_000 * _M),
         Metric(
             "traffic_mobile_gb", "GB", Kind.DELTA, "mobile traffic in the interval ending at ts", 1e12, cadence_s=_DAY
         ),
@@ -112,6 +150,9 @@ METRICS: dict[str, Metric] = {
             entity_required=True,
             cadence_s=300,
         ),
+        _count("dc_racks", "standard racks (a data centre as entity, or a region total)", 100 * _M),
+        Metric("dc_compute_pflops", "PFLOPS", Kind.GAUGE, "computing power (算力)", 1e7),
+        _count("dc_count", "data centres in operation (a region figure)", 100 * _K),
         Metric(
             "bs5g_energy_kwh",
             "kWh",
@@ -119,6 +160,46 @@ METRICS: dict[str, Metric] = {
             "energy used by the operator's 5G base stations in the interval",
             1e11,
             cadence_s=_DAY,
+        ),
+        _count("townships", "townships (乡镇)", 100 * _K),
+        _count("townships_5g", "townships with 5G coverage", 100 * _K),
+        _count("villages", "administrative villages (行政村)", 1 * _M),
+        _count("villages_5g", "administrative villages with 5G coverage", 1 * _M),
+        Metric(
+            "iir_resolutions_total",
+            "count",
+            Kind.COUNTER,
+            "cumulative industrial-internet identifier resolutions (标识累计解析量)",
+            1e14,
+            integer=True,
+        ),
+        Metric(
+            "enterprises_cloud_ytd",
+            "count",
+            Kind.YTD,
+            "enterprises newly moved onto the cloud this year (上云企业)",
+            10 * _M,
+            integer=True,
+        ),
+        _count(
+            "programme_count",
+            "items of a designated programme (entity = programme id)",
+            1 * _M,
+            entity_required=True,
+            admin_only=True,
+            cadence_s=_YEAR,
+        ),
+        Metric(
+            "milestone",
+            "0/1",
+            Kind.GAUGE,
+            "a dated milestone reached (entity = milestone id)",
+            1,
+            integer=True,
+            entity_required=True,
+            admin_only=True,
+            cadence_s=_YEAR,
+            physical_max=1,
         ),
         Metric(
             "gigabit_city",
@@ -128,7 +209,8 @@ METRICS: dict[str, Metric] = {
             1,
             integer=True,
             admin_only=True,
-            cadence_s=366 * _DAY,
+            cadence_s=_YEAR,
+            physical_max=1,
         ),
         Metric(
             "population",
@@ -138,7 +220,7 @@ METRICS: dict[str, Metric] = {
             2e9,
             integer=True,
             admin_only=True,
-            cadence_s=366 * _DAY,
+            cadence_s=_YEAR,
         ),
     ]
 }
@@ -146,8 +228,53 @@ METRICS: dict[str, Metric] = {
 DERIVED_INDICATORS: dict[str, Indicator] = {
     i.id: i
     for i in [
-        Indicator("bs5g_new", "count", "5G base stations added within the period", "increase", ("bs5g_total",)),
-        Indicator("users_5g_new", "count", "5G terminal users added within the period", "increase", ("users_5g",)),
+        Indicator(
+            "bs5g_new",
+            "count",
+            "5G base stations newly built within the period: reported year-to-date builds where the scope has"
+            " them, else the increase of the stock in service",
+            "increase",
+            ("bs5g_total", "bs5g_built_ytd"),
+            flow="bs5g_built_ytd",
+            physical_min=-math.inf,
+        ),
+        Indicator(
+            "bs5g_net_new",
+            "count",
+            "net addition of 5G base stations in service within the period (新增): the increase of the stock",
+            "increase",
+            ("bs5g_total",),
+            physical_min=-math.inf,
+        ),
+        Indicator(
+            "bs5g_built",
+            "count",
+            "5G base stations built (建成): the built stock where the scope reports it, else the stock in service",
+            "prefer",
+            ("bs5g_built_total", "bs5g_total"),
+        ),
+        Indicator(
+            "iir_resolutions",
+            "count",
+            "cumulative industrial-internet identifier resolutions (标识累计解析量): the registers' latest readings",
+            "level",
+            ("iir_resolutions_total",),
+        ),
+        Indicator(
+            "users_5g_new",
+            "count",
+            "5G terminal users added within the period",
+            "increase",
+            ("users_5g",),
+            physical_min=-math.inf,
+        ),
+        Indicator(
+            "enterprises_cloud_new",
+            "count",
+            "enterprises newly moved onto the cloud within the period (from the year-to-date figures)",
+            "increase",
+            ("enterprises_cloud_ytd",),
+        ),
         Indicator(
             "ipv6_share_mobile",
             "%",
@@ -155,6 +282,7 @@ DERIVED_INDICATORS: dict[str, Indicator] = {
             "ratio",
             ("ipv6_traffic_mobile_gb", "traffic_mobile_gb"),
             scale=100.0,
+            physical_max=100.0,
         ),
         Indicator(
             "ipv6_share_fixed",
@@ -163,6 +291,7 @@ DERIVED_INDICATORS: dict[str, Indicator] = {
             "ratio",
             ("ipv6_traffic_fixed_gb", "traffic_fixed_gb"),
             scale=100.0,
+            physical_max=100.0,
         ),
         Indicator(
             "dc_pue",
@@ -183,6 +312,32 @@ DERIVED_INDICATORS: dict[str, Indicator] = {
             ("iot_connections_pan", "population"),
         ),
         Indicator(
+            "bs5g_per_10k",
+            "per 10k",
+            "5G base stations in service per 10,000 residents",
+            "ratio",
+            ("bs5g_total", "population"),
+            scale=10_000.0,
+        ),
+        Indicator(
+            "township_5g_coverage",
+            "%",
+            "share of townships with 5G coverage (ratio of sums)",
+            "ratio",
+            ("townships_5g", "townships"),
+            scale=100.0,
+            physical_max=100.0,
+        ),
+        Indicator(
+            "village_5g_coverage",
+            "%",
+            "share of administrative villages with 5G coverage (ratio of sums)",
+            "ratio",
+            ("villages_5g", "villages"),
+            scale=100.0,
+            physical_max=100.0,
+        ),
+        Indicator(
             "bs5g_efficiency",
             "GB/kWh",
             "mobile traffic per kWh of 5G base-station energy",
@@ -193,7 +348,19 @@ DERIVED_INDICATORS: dict[str, Indicator] = {
 }
 
 INDICATORS: dict[str, Indicator] = {
-    **{m.id: Indicator(m.id, m.unit, m.description, "metric", (m.id,), kind=m.kind) for m in METRICS.values()},
+    **{
+        m.id: Indicator(
+            m.id,
+            m.unit,
+            m.description,
+            "metric",
+            (m.id,),
+            kind=m.kind,
+            physical_min=m.physical_min,
+            physical_max=m.physical_max,
+        )
+        for m in METRICS.values()
+    },
     **DERIVED_INDICATORS,
 }
 

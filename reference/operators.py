@@ -18,6 +18,10 @@ BUILTIN_OPERATORS: dict[str, tuple[str, str]] = {
 
 #: The pseudo-operator under which the administration's own reference series are stored.
 ADMIN_OPERATOR = "admin"
+#: The pseudo-operator of figures for all operators together (official statistics).
+ALL_OPERATOR = "all"
+#: Operators only the administration writes (admin keys and the admin's command line).
+ADMIN_WRITTEN: frozenset[str] = frozenset({ADMIN_OPERATOR, ALL_OPERATOR})
 
 
 def is_valid_operator_id(value: str) -> bool:

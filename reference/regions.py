@@ -1,8 +1,40 @@
-"""Jiangxi's regions by GB/T 2260 code: the province and its eleven prefecture-level cities."""
+"""China's regions by GB/T 2260 code, nation to county, read from the shipped list (reference/data/regions.csv).
+
+Levels and parents follow the code structure: the nation 100000, provinces XX0000, prefecture-level cities
+XXYY00, county-level divisions XXYYZZ (under their city, or under the province where no such city exists).
+Jiangxi (360000) is the default province of boards and targets; nothing else here is specific to it.
+"""
 
 from __future__ import annotations
 
+import csv
+import os
+from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+import yaml
+
+Level = Literal["nation", "province", "city", "county"]
+LEVELS: tuple[Level, ...] = ("nation", "province", "city", "county")
+LEVEL_NAMES: dict[str, str] = {
+    "nation": "nation",
+    "province": "province",
+    "city": "prefecture-level city",
+    "county": "county-level division",
+}
+
+DATA_DIR = Path(__file__).with_name("data")
+REGIONS_FILE = DATA_DIR / "regions.csv"
+REGIONS_META_FILE = DATA_DIR / "regions.meta.yaml"
+#: A list loaded by `infrawatch regions update` outside the package (INFRAWATCH_REGIONS_FILE) wins.
+_FILE_IN_FORCE = Path(os.environ.get("INFRAWATCH_REGIONS_FILE") or REGIONS_FILE)
+
+NATION = 100000
+#: The default province (boards, targets, the API's default scope).
+PROVINCE = 360000
 
 
 @dataclass(frozen=True, slots=True)
@@ -11,45 +43,176 @@ class Region:
     name_zh: str
     name_en: str
     parent: int | None
+    level: Level = "city"
 
 
-PROVINCE = 360000
+class RegionListError(ValueError):
+    """A region list file that cannot be used."""
 
-REGIONS: dict[int, Region] = {
-    r.code: r
-    for r in [
-        Region(360000, "江西省", "Jiangxi", None),
-        Region(360100, "南昌", "Nanchang", PROVINCE),
-        Region(360200, "景德镇", "Jingdezhen", PROVINCE),
-        Region(360300, "萍乡", "Pingxiang", PROVINCE),
-        Region(360400, "九江", "Jiujiang", PROVINCE),
-        Region(360500, "新余", "Xinyu", PROVINCE),
-        Region(360600, "鹰潭", "Yingtan", PROVINCE),
-        Region(360700, "赣州", "Ganzhou", PROVINCE),
-        Region(360800, "吉安", "Ji'an", PROVINCE),
-        Region(360900, "宜春", "Yichun", PROVINCE),
-        Region(361000, "抚州", "Fuzhou", PROVINCE),
-        Region(361100, "上饶", "Shangrao", PROVINCE),
-    ]
-}
 
-CITIES: tuple[int, ...] = tuple(code for code, r in REGIONS.items() if r.parent == PROVINCE)
+def level_of_code(code: int) -> Level:
+    """The level a six-digit code stands for by its structure alone."""
+    if code == NATION:
+        return "nation"
+    if code % 10000 == 0:
+        return "province"
+    if code % 100 == 0:
+        return "city"
+    return "county"
+
+
+def structural_parent(code: int, known: Iterable[int] | set[int]) -> int | None:
+    """Parent by code structure: county → its city (or the province without one), city → province,
+    province → nation."""
+    known = known if isinstance(known, set) else set(known)
+    level = level_of_code(code)
+    if level == "nation":
+        return None
+    if level == "province":
+        return NATION
+    if level == "city":
+        return code // 10000 * 10000
+    city = code // 100 * 100
+    return city if city in known else code // 10000 * 10000
+
+
+def parse_region_list(rows: Iterable[dict[str, str]]) -> dict[int, Region]:
+    """Regions from CSV rows with `code` and `name_zh` (or `name`), optional `name_en`; levels and parents
+    are derived from the codes. Raises RegionListError naming the first bad row."""
+    entries: dict[int, tuple[str, str]] = {NATION: ("中华人民共和国", "China")}
+    for n, row in enumerate(rows, start=2):
+        text = (row.get("code") or "").strip()
+        if not (len(text) == 6 and text.isdigit()):
+            raise RegionListError(f"line {n}: code {text!r} is not a six-digit GB/T 2260 code")
+        name = (row.get("name_zh") or row.get("name") or "").strip()
+        if not name:
+            raise RegionListError(f"line {n}: region {text} has no name")
+        entries[int(text)] = (name, (row.get("name_en") or "").strip())
+    known = set(entries)
+    out: dict[int, Region] = {}
+    for code in sorted(entries):
+        parent = structural_parent(code, known)
+        if parent is not None and parent not in known:
+            raise RegionListError(f"region {code} has no parent {parent} in the list")
+        zh, en = entries[code]
+        out[code] = Region(code, zh, en, parent, level_of_code(code))
+    return out
+
+
+def read_region_list(path: Path) -> dict[int, Region]:
+    """A region list file: CSV (UTF-8) with a header naming `code` and `name_zh` (or `name`)."""
+    try:
+        with Path(path).open(encoding="utf-8-sig", newline="") as fh:
+            return parse_region_list(csv.DictReader(fh))
+    except OSError as exc:
+        raise RegionListError(f"cannot read region list {path}: {exc.strerror}") from None
+
+
+REGIONS: dict[int, Region] = read_region_list(_FILE_IN_FORCE if _FILE_IN_FORCE.exists() else REGIONS_FILE)
+
+
+def region_list_info() -> dict[str, object]:
+    """Which list is in force: standard, year, publisher and source."""
+    meta_file = _FILE_IN_FORCE.with_name(REGIONS_META_FILE.name)
+    meta = yaml.safe_load((meta_file if meta_file.exists() else REGIONS_META_FILE).read_text(encoding="utf-8")) or {}
+    return {**meta, "regions": len(REGIONS)}
+
+
+@lru_cache(maxsize=1)
+def _children_index() -> dict[int, tuple[int, ...]]:
+    out: dict[int, list[int]] = {}
+    for code, r in REGIONS.items():
+        if r.parent is not None:
+            out.setdefault(r.parent, []).append(code)
+    return {k: tuple(sorted(v)) for k, v in out.items()}
+
+
+def children(code: int) -> tuple[int, ...]:
+    """The regions directly below `code` (a province's cities, a city's counties)."""
+    return _children_index().get(code, ())
+
+
+@lru_cache(maxsize=4096)
+def subtree(code: int) -> frozenset[int]:
+    """`code` and every region below it."""
+    out = {code}
+    for c in children(code):
+        out |= subtree(c)
+    return frozenset(out)
+
+
+def ancestors(code: int) -> tuple[int, ...]:
+    """The regions above `code`, nearest first (a county's city, province, nation)."""
+    out = []
+    r = REGIONS.get(code)
+    while r is not None and r.parent is not None:
+        out.append(r.parent)
+        r = REGIONS.get(r.parent)
+    return tuple(out)
+
+
+def level(code: int) -> Level:
+    return REGIONS[code].level
+
+
+def provinces() -> tuple[int, ...]:
+    return children(NATION)
+
+
+def cities_in(code: int) -> tuple[int, ...]:
+    """The prefecture-level cities within `code` (itself for a city)."""
+    return tuple(c for c in sorted(subtree(code)) if REGIONS[c].level == "city")
+
+
+#: The default province's prefecture-level cities.
+CITIES: tuple[int, ...] = cities_in(PROVINCE)
 
 
 def is_city(code: int) -> bool:
-    """True for a prefecture-level city (the level operators report at)."""
-    return code in REGIONS and REGIONS[code].parent is not None
+    """True for a prefecture-level city."""
+    return code in REGIONS and REGIONS[code].level == "city"
 
 
 def cities_of(code: int) -> tuple[int, ...]:
-    """The cities a region is made of: itself for a city, all eleven for the province."""
-    if code == PROVINCE:
-        return CITIES
-    if is_city(code):
-        return (code,)
-    raise KeyError(f"unknown region {code}")
+    """The parts a region's figures break down into: a province's cities (and county-level divisions
+    directly under it), the nation's provinces; a city or county is its own single part."""
+    if code not in REGIONS:
+        raise KeyError(f"unknown region {code}")
+    if REGIONS[code].level in ("nation", "province"):
+        return children(code) or (code,)
+    return (code,)
+
+
+def nearest_known(code_text: str) -> int | None:
+    """For an unknown code, the nearest valid region by structure: its city XXYY00, else its province
+    XX0000, else None."""
+    text = str(code_text).strip()
+    if not (len(text) == 6 and text.isdigit()):
+        return None
+    code = int(text)
+    for cand in (code // 100 * 100, code // 10000 * 10000):
+        if cand != code and cand in REGIONS:
+            return cand
+    return None
+
+
+def unknown_region_message(code_text: str) -> str:
+    """Why a region code is refused, naming the nearest valid level."""
+    text = str(code_text).strip()
+    near = nearest_known(text)
+    if near is not None:
+        r = REGIONS[near]
+        return (
+            f"unknown region '{text}': not in the GB/T 2260 list; the nearest valid level is {near} "
+            f"{r.name_zh} ({LEVEL_NAMES[r.level]})"
+        )
+    if len(text) == 6 and text.isdigit():
+        return f"unknown region '{text}': no such province in the GB/T 2260 list; use 100000 for the nation"
+    return f"unknown region '{text}': use a six-digit GB/T 2260 code such as 360000 (province) or 360100 (city)"
 
 
 def region_name(code: int) -> str:
     r = REGIONS.get(code)
-    return f"{r.name_en} {r.name_zh}" if r else str(code)
+    if r is None:
+        return str(code)
+    return f"{r.name_en} {r.name_zh}" if r.name_en else r.name_zh

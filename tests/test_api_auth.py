@@ -122,6 +122,12 @@ CELLS = [
     Cell("GET", "/v1/progress", lambda a, h, c: a.client.get("/v1/progress", headers=h), (401, 403, 403, 200, 200)),
     Cell(
         "GET",
+        "/v1/reconciliation",
+        lambda a, h, c: a.client.get("/v1/reconciliation", params={"indicator": "bs5g_total"}, headers=h),
+        (401, 403, 403, 200, 200),
+    ),
+    Cell(
+        "GET",
         "/v1/freshness",
         lambda a, h, c: a.client.get("/v1/freshness", headers=h),
         (401, 200, 200, 200, 200),

@@ -40,8 +40,8 @@ def test_series_parameters_are_checked_with_what_to_fix(api: Api) -> None:
     h = api.headers("viewer")
     unknown = api.client.get("/v1/series", params={"indicator": "nope"}, headers=h)
     assert unknown.status_code == 422 and "/v1/indicators" in unknown.json()["error"]
-    region = api.client.get("/v1/series", params={"indicator": "bs5g_total", "region": 110000}, headers=h)
-    assert region.status_code == 422 and "360000" in region.json()["error"]
+    region = api.client.get("/v1/series", params={"indicator": "bs5g_total", "region": 360199}, headers=h)
+    assert region.status_code == 422 and "nearest valid level is 360100" in region.json()["error"]
     huge = api.client.get(
         "/v1/series",
         params={"indicator": "bs5g_total", "interval": "1h", "start": "2000-01-01", "end": "2023-01-01"},

@@ -20,6 +20,7 @@ from psycopg.conninfo import conninfo_to_dict
 
 from dashboards.provisioning import GRAFANA_PROVISIONING_PATH, provider_config
 from infrawatch.settings import MqttEndpoint
+from reference.regions import REGIONS
 from tests.conftest import IN_CI
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -281,7 +282,7 @@ def test_the_init_script_creates_a_read_only_login_for_grafana(db_url: str) -> N
         if "user=" not in db_url:
             reader_url = f"{db_url} user={reader}"
         with psycopg.connect(reader_url, password="s3cret'with-quote") as conn:
-            assert conn.execute("SELECT count(*) FROM iw_region").fetchone() == (12,)
+            assert conn.execute("SELECT count(*) FROM iw_region").fetchone() == (len(REGIONS),)
             assert conn.execute("SELECT count(*) FROM target_progress").fetchone() == (0,)
             with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
                 conn.execute("CREATE TEMP TABLE t (x int)")

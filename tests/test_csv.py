@@ -91,7 +91,7 @@ def test_one_bad_row_keeps_the_good_rows_and_reports_line_and_column(conn, tmp_p
         {
             "line": 5,
             "column": "region",
-            "error": "unknown region '999999'; use a GB/T 2260 city code such as 360100 (Nanchang)",
+            "error": "unknown region '999999': no such province in the GB/T 2260 list; use 100000 for the nation",
         },
     ]
     assert [r[1] for r in stored(conn)] == [360100, 360300]

@@ -14,7 +14,7 @@ from dashboards.boards import STATUS_COLORS, all_boards, indicator_options, pue_
 from dashboards.grafana import DATASOURCE_TYPE, DATASOURCE_UID, GRID_COLUMNS
 from dashboards.provisioning import PROVISIONING_DIR, DatasourceOptions, datasource_config, rendered_files
 from reference.catalogue import INDICATORS
-from reference.regions import REGIONS
+from reference.regions import NATION, PROVINCE, REGIONS, provinces, subtree
 from tests.grafana_model import model_problems
 
 #: Panel plugins built into Grafana that the boards may use.
@@ -120,7 +120,10 @@ def test_the_boards_follow_the_catalogue_the_regions_and_the_targets() -> None:
     explorer = {v["name"]: v for v in BOARDS["indicator-explorer"]["templating"]["list"]}
     assert [o["value"] for o in explorer["indicator"]["options"]] == [v for _, v in indicator_options()]
     assert {o["value"] for o in explorer["indicator"]["options"]} == set(INDICATORS)
-    assert {o["value"] for o in explorer["region"]["options"]} == {str(c) for c in REGIONS}
+    # the picker over the hierarchy: the nation, every province, the default province's cities and counties
+    picked = {o["value"] for o in explorer["region"]["options"]}
+    assert picked == {str(c) for c in (NATION, *provinces(), *subtree(PROVINCE))}
+    assert picked <= {str(c) for c in REGIONS}
     dc = BOARDS["data-centres"]
     steps = [p["fieldConfig"]["defaults"].get("thresholds", {}).get("steps") for p in dc["panels"]]
     assert {"color": "red", "value": pue_goal()} in [s for ss in steps if ss for s in ss]

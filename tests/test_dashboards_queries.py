@@ -93,6 +93,22 @@ def load_jiangxi_2023(conn: psycopg.Connection) -> None:
         source="mqtt",
         operator="cucc",
     )
+    # An official province total beside the operators' city figures (the reconciliation panel's gap).
+    pipeline.submit_items(
+        conn,
+        [
+            {
+                "ts": "2023-12-31T00:00:00+08:00",
+                "region": "360000",
+                "metric": "bs5g_total",
+                "value": 80000,
+                "operator": "all",
+            }
+        ],
+        source="test:official statistics",
+        operator="admin",
+        operator_may_vary=True,
+    )
     load_targets(conn)
     conn.commit()
     while refresh_rollups(conn):

@@ -222,8 +222,8 @@ def test_wide_gb18030_files_are_one_per_operator_per_month_with_spreadsheet_date
         data.decode("utf-8")
     text = data.decode("gb18030").splitlines()
     assert text[0].startswith("ts,region,城市,operator,entity,")
-    assert any(line.startswith("2023-06,360100,南昌,ctcc,,") for line in text)  # a month-end statistics row
-    assert any(line.startswith("2023-06-15,360700,赣州,ctcc,,") for line in text)  # a daily traffic row
+    assert any(line.startswith("2023-06,360100,南昌市,ctcc,,") for line in text)  # a month-end statistics row
+    assert any(line.startswith("2023-06-15,360700,赣州市,ctcc,,") for line in text)  # a daily traffic row
 
 
 def test_no_faults_means_every_true_observation_is_sent_once() -> None:

@@ -44,3 +44,11 @@ def test_json_timestamp_with_offset_or_z_is_exact_to_the_microsecond():
 def test_unreadable_csv_timestamps_say_what_forms_are_accepted(text):
     with pytest.raises(TimestampError):
         parse_csv_ts(text)
+
+
+def test_quarter_and_year_mean_midnight_on_the_last_day_of_the_period():
+    assert from_us(parse_csv_ts("2023-Q2")) == SHANGHAI_MIDNIGHT_JUNE_30
+    assert from_us(parse_csv_ts("2023q2")) == SHANGHAI_MIDNIGHT_JUNE_30
+    assert from_us(parse_csv_ts("2022")) == datetime(2022, 12, 30, 16, 0, tzinfo=UTC)  # 2022-12-31 00:00 +08:00
+    with pytest.raises(TimestampError, match="quarter"):
+        parse_csv_ts("2023-Q5")

@@ -31,7 +31,7 @@ def item(**kw):
         (item(value="12"), "value", "JSON number"),
         (item(value=True), "value", "JSON number"),
         (item(region="999999"), "region", "unknown region"),
-        (item(region="360000"), "region", "province"),
+        (item(region="360199"), "region", "nearest valid level is 360100"),
         (item(metric="bs6g_total"), "metric", "unknown metric"),
         (item(metric="population"), "metric", "administration only"),
         (item(ts="2023-06-30T00:00:00"), "ts", "no UTC offset"),
@@ -39,7 +39,7 @@ def item(**kw):
         (item(metric="dc_energy_it_kwh", value=1.0), "entity", "needs an entity"),
         (item(entity="bad entity!"), "entity", "must match"),
         (item(operator="ctcc"), "operator", "does not match"),
-        (item(value=5_000_000), "value", "plausible maximum"),
+        (item(value=50_000_000), "value", "plausible maximum"),
         ({"ts": TS, "value": 1, "metric": "bs5g_total"}, "region", "missing"),
         ([1, 2], "", "expected an object"),
     ],
@@ -94,3 +94,40 @@ def test_csv_strings_are_checked_as_numbers():
         (4, "value is missing"),
         (5, "value is NaN; it must be a finite number"),
     ]
+
+
+def test_figures_at_every_level_of_the_national_list_are_accepted() -> None:
+    # the nation, a province, a city and a county (360111 青山湖区, Nanchang)
+    items = [item(region=r) for r in ("100000", "360000", "440000", "360100", "360111")]
+    valid, rejected = check(items)
+    assert rejected == {} and list(valid["region"]) == [100000, 360000, 440000, 360100, 360111]
+
+
+def test_an_unknown_region_names_the_nearest_valid_level() -> None:
+    _, rejected = check([item(region="360199"), item(region="369900"), item(region="990000")])
+    assert rejected[0] == ("region", rejected[0][1]) and "nearest valid level is 360100 南昌市" in rejected[0][1]
+    assert "nearest valid level is 360000 江西省 (province)" in rejected[1][1]
+    assert "no such province" in rejected[2][1]
+
+
+def test_only_the_administration_writes_the_all_operator() -> None:
+    # an operator's credentials cannot name `all` (the operator comes from the sender, not the payload)
+    _, rejected = check([item(operator="all")], operator="cmcc")
+    assert rejected[0][0] == "operator" and "does not match" in rejected[0][1]
+    frame, _ = frame_from_items([item(operator="all")], operator="admin", operator_may_vary=True)
+    valid, found = validate_frame(frame, known_operators=OPERATORS | {"all"}, now_us=now_us())
+    assert found == [] and list(valid["operator"]) == ["all"]
+
+
+def test_a_year_to_date_figure_that_falls_within_its_year_is_rejected_as_a_probable_error() -> None:
+    ytd = [
+        item(metric="bs5g_built_ytd", ts="2023-06-30T00:00:00+08:00", value=9000),
+        item(metric="bs5g_built_ytd", ts="2023-09-30T00:00:00+08:00", value=8000),  # falls: rejected
+        item(metric="bs5g_built_ytd", ts="2023-12-31T00:00:00+08:00", value=12000),
+        item(metric="bs5g_built_ytd", ts="2024-02-29T00:00:00+08:00", value=1000),  # a new year starts low
+    ]
+    valid, rejected = check(ytd)
+    assert set(rejected) == {1}
+    assert rejected[1][0] == "value" and "below 9000 reported for 2023-06-30" in rejected[1][1]
+    assert "probable error" in rejected[1][1]
+    assert sorted(valid["value"]) == [1000, 9000, 12000]

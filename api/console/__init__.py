@@ -22,8 +22,10 @@ from api.console import auth, charts, queries, views
 from api.deps import database
 from api.errors import ApiError
 from api.keys import Principal
-from metrics.timeutil import parse_as_of
-from reference.regions import region_name
+from metrics.reconciliation import reconciliation
+from metrics.timeutil import now, parse_as_of
+from reference.catalogue import INDICATORS
+from reference.regions import PROVINCE, region_name
 
 HERE = Path(__file__).parent
 STYLESHEET = HERE / "static" / "console.css"
@@ -163,6 +165,28 @@ def feeds_page(request: Request) -> Response:
     with database(request).read_connection() as conn:
         grid, stale = queries.feeds_view(conn, _scope(who))
     return _page(request, "feeds.html", who, grid=grid, stale=stale)
+
+
+@router.get("/reconciliation")
+def reconciliation_page(
+    request: Request,
+    indicator: str = Query("bs5g_total", max_length=64),
+    region: int = Query(PROVINCE),
+    period: str | None = Query(None, max_length=10),
+) -> Response:
+    """Reported totals beside the sums of their parts (regions below, operators), with gap and coverage."""
+    who = auth.signed_in(request)
+    if (refused := _board_gate(request, who)) is not None:
+        return refused
+    with database(request).connection() as conn:
+        try:
+            rows = reconciliation(conn, indicator, region=region, period=period, as_of=None if period else now())
+        except (KeyError, ValueError) as exc:
+            return _message(request, who, 422, "Cannot reconcile", str(exc.args[0]))
+    return _page(
+        request, "reconciliation.html", who, rows=rows, indicator=indicator, region=region, period=period or "",
+        indicators=sorted(INDICATORS),
+    )
 
 
 # -- operators ----------------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from api.errors import ApiError, responses
 from api.keys import Principal
 from api.schemas import ObservationsIn, ObservationsReport
 from api.telemetry import record_ingest
-from reference.operators import ADMIN_OPERATOR
+from reference.operators import ADMIN_OPERATOR, ADMIN_WRITTEN
 
 router = APIRouter(prefix="/v1", tags=["ingest"])
 
@@ -37,6 +37,8 @@ def post_observations(
     if len(body.observations) > limit:
         raise ApiError(413, f"{len(body.observations)} observations in one request; send at most {limit} per request")
     is_admin = principal.role == "admin"
+    if not is_admin and principal.operator in ADMIN_WRITTEN:
+        raise ApiError(403, f"only admin keys write operator {principal.operator!r}")
     started = time.perf_counter()
     report = request.app.state.pipeline.submit_items(
         conn,

@@ -36,4 +36,4 @@ def main(base: str, viewer_key: str, target: str = "", out: Path = Path(__file__
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:3], *(sys.argv[3:4] or [""]))
+    main(sys.argv[1], sys.argv[2], sys.argv[3] if len(sys.argv) > 3 else "")
