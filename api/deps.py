@@ -15,6 +15,7 @@ from psycopg_pool import ConnectionPool
 
 from api.errors import ApiError
 from api.keys import Principal, Role, authenticate
+from api.ratelimit import record_failure, refuse_if_limited
 from storage import open_pool
 
 log = logging.getLogger(__name__)
@@ -101,7 +102,8 @@ def db_read_conn(request: Request) -> Iterator[psycopg.Connection]:
 def current_principal(
     request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)
 ) -> Principal:
-    """The caller behind `Authorization: Bearer <key>`; 401 when missing, unknown or revoked."""
+    """The caller behind `Authorization: Bearer <key>`; 401 when missing, unknown or revoked; 429 (with
+    Retry-After) after too many unknown keys from the caller's address or for one key prefix."""
     if credentials is None or not credentials.credentials:
         raise ApiError(
             401,
@@ -109,9 +111,12 @@ def current_principal(
             "`infrawatch keys create`)",
             _WWW,
         )
+    key = credentials.credentials.strip()
+    charge = refuse_if_limited(request, key)  # 429 before any database work once a caller has failed too often
     with database(request).connection() as conn:
-        principal = authenticate(conn, credentials.credentials.strip(), request.app.state.settings.secret_key)
+        principal = authenticate(conn, key, request.app.state.settings.secret_key)
     if principal is None:
+        record_failure(request, charge)
         raise ApiError(401, "unknown or revoked API key; ask an administrator for a valid key", _WWW)
     request.state.principal = principal
     return principal

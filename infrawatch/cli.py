@@ -209,26 +209,38 @@ def _print_upload_report(report: object) -> None:
 @app.command("watch-inbox")
 def watch_inbox_command(
     inbox: Annotated[Path, typer.Argument(help="Folder to watch; files move to done/ or failed/.")],
-    operator: Annotated[str | None, typer.Option(help="Operator for rows without an operator column.")] = None,
+    operator: Annotated[
+        str, typer.Option(help="The operator whose folder this is; a row naming another operator is rejected.")
+    ],
     timezone: Annotated[str, typer.Option(help="Time zone for naive timestamps.")] = "Asia/Shanghai",
     interval: Annotated[float, typer.Option(help="Seconds between scans.")] = 2.0,
-    once: Annotated[bool, typer.Option(help="Process what is there and exit.")] = False,
+    quiet: Annotated[
+        float, typer.Option(help="Seconds a file must stay unchanged before it is taken (or write NAME.part, rename).")
+    ] = 2.0,
+    once: Annotated[bool, typer.Option(help="Process what is there (waiting for files to settle) and exit.")] = False,
 ) -> None:
     """Load CSV files dropped into a folder, moving each to done/ or failed/ with its report beside it."""
     from collectors.inbox import watch_inbox
 
     _checked_connection().close()
-    watch_inbox(inbox, operator=operator, timezone=timezone, interval=interval, once=once)
+    watch_inbox(inbox, operator=operator, timezone=timezone, interval=interval, once=once, quiet_s=quiet)
 
 
 #: Which module adds each top-level command; only the one a command needs is imported, so a quick
 #: command (load-csv) does not pay for the web stack's imports. `--help` imports them all.
 COMMAND_MODULES: dict[str, str] = {
-    "targets": "metrics.cli", "status": "metrics.cli", "rollups": "metrics.cli",
-    "regions": "metrics.cli", "reconciliation": "metrics.cli",
-    "ingest": "collectors.mqtt.cli", "mqtt": "collectors.mqtt.cli",
-    "serve": "api.cli", "keys": "api.cli", "operators": "api.cli",
-    "scheduler": "alerts.cli", "alerts": "alerts.cli",
+    "targets": "metrics.cli",
+    "status": "metrics.cli",
+    "rollups": "metrics.cli",
+    "regions": "metrics.cli",
+    "reconciliation": "metrics.cli",
+    "ingest": "collectors.mqtt.cli",
+    "mqtt": "collectors.mqtt.cli",
+    "serve": "api.cli",
+    "keys": "api.cli",
+    "operators": "api.cli",
+    "scheduler": "alerts.cli",
+    "alerts": "alerts.cli",
     "simulate": "simulators.cli",
     "dashboards": "dashboards.cli",
     "demo": "infrawatch.demo",

@@ -11,7 +11,6 @@ pipeline merges by identity, so a message stored twice is counted as duplicates 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -25,6 +24,7 @@ import psycopg
 from ingest import telemetry
 from ingest.pipeline import IngestPipeline, PreparedBatch
 from ingest.report import BatchReport, Rejection
+from ingest.text import raw_text
 from ingest.validate import SharedItems, frame_from_items
 
 log = logging.getLogger(__name__)
@@ -106,6 +106,8 @@ class Delivery:
         backoff_initial_s: float = 0.2,
         backoff_max_s: float = 5.0,
         sleep: Callable[[float], None] = time.sleep,
+        poison_attempts: int = 3,
+        hold_unstorable: bool = False,
     ) -> None:
         self._connect = connect
         self.pipeline = pipeline or IngestPipeline()
@@ -115,6 +117,12 @@ class Delivery:
         self.backoff_initial_s = backoff_initial_s
         self.backoff_max_s = backoff_max_s
         self._sleep = sleep
+        #: Tries of a message that fails for a reason that is not the database being unreachable, before it
+        #: is quarantined whole (dead-lettered).
+        self.poison_attempts = max(1, poison_attempts)
+        #: Leave a message that could not even be quarantined unacknowledged (the old behaviour; it then
+        #: holds a Receive Maximum slot until the next session). Off: it is logged whole and acknowledged.
+        self.hold_unstorable = hold_unstorable
         self._conn: psycopg.Connection | None = None
 
     # -- connection -----------------------------------------------------------------------------
@@ -249,32 +257,62 @@ class Delivery:
                     self._store_group(conn, operator, [m], total, held)
                 return
         message = group[0]
+        for attempt in range(1, self.poison_attempts):  # a bounded retry before the message is given up on
+            try:
+                for m in group:
+                    m.rejections = []
+                self._submit(conn, operator, [message], total)
+                return
+            except TRANSIENT_ERRORS:
+                raise
+            except Exception as again:
+                _rollback(conn)
+                error = f"{type(again).__name__}: {str(again)[:200]}"
+                log.warning(
+                    "message failed again",
+                    extra={"event": "ingest.poison_retry", "origin": message.origin, "attempt": attempt + 1},
+                )
         log.error(
             "message could not be stored; quarantining it whole",
             extra={"event": "ingest.poison_message", "origin": message.origin, "error": error},
         )
-        poison = PendingMessage(
-            origin=message.origin,
-            operator=message.operator,
-            metric=message.metric,
-            rejection=Rejection(
-                f"{message.origin} payload",
-                "",
-                f"the message could not be processed ({error}); check its content and send it again",
-                _raw_text(message.items),
-            ),
+        reason = (
+            f"the message could not be processed after {self.poison_attempts} attempts ({error}); "
+            "check its content and send it again"
         )
-        try:
-            self._submit(conn, operator, [poison], total)
-            message.rejections = poison.rejections
-        except TRANSIENT_ERRORS:
-            raise
-        except Exception:
-            _rollback(conn)
-            log.exception(
-                "message could not even be quarantined; leaving it unacknowledged",
-                extra={"event": "ingest.message_held", "origin": message.origin},
+        # Dead letter: the whole message into quarantine; if even that fails, once more with its raw text
+        # reduced to ASCII; if that fails too, the message is acknowledged and logged whole (never held).
+        for raw in (_raw_text(message.items), ascii(_raw_text(message.items))[:4096]):
+            poison = PendingMessage(
+                origin=message.origin,
+                operator=message.operator,
+                metric=message.metric,
+                rejection=Rejection(f"{message.origin} payload", "", reason, raw),
             )
+            try:
+                self._submit(conn, operator, [poison], total)
+                message.rejections = poison.rejections
+                return
+            except TRANSIENT_ERRORS:
+                raise
+            except Exception:
+                _rollback(conn)
+                log.exception(
+                    "message could not be quarantined",
+                    extra={"event": "ingest.quarantine_failed", "origin": message.origin},
+                )
+        telemetry.DEAD_LETTERED.labels(self.source).inc()
+        log.error(
+            "message neither stored nor quarantined; acknowledging it so it cannot stall ingest (payload logged)",
+            extra={
+                "event": "ingest.dead_letter",
+                "origin": message.origin,
+                "operator": message.operator,
+                "error": error,
+                "raw": ascii(_raw_text(message.items))[:65536],
+            },
+        )
+        if self.hold_unstorable:
             held.append(message)
 
     def _prepare_group(self, operator: str | None, group: list[PendingMessage]) -> PreparedGroup:
@@ -388,10 +426,7 @@ def _rollback(conn: psycopg.Connection) -> None:
 
 
 def _raw_text(value: Any) -> str:
-    try:
-        return json.dumps(value, ensure_ascii=False, default=str)
-    except (TypeError, ValueError):
-        return repr(value)
+    return raw_text(value, limit=1 << 20)
 
 
 __all__ = ["TRANSIENT_ERRORS", "Delivery", "DeliveryResult", "PendingMessage", "PreparedDelivery"]

@@ -5,6 +5,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ingest.text import RAW_KEEP_CHARS, storable
+
+_TEXT_LIMITS = {"location": 1000, "field": 200, "reason": 2000, "raw": 2 * RAW_KEEP_CHARS}
+
 
 @dataclass(slots=True)
 class Rejection:
@@ -16,6 +20,14 @@ class Rejection:
     raw: str
     index: int | None = None  # position in a message or request
     line: int | None = None  # line number in a file (header = line 1)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # Every text of a rejection is storable (PostgreSQL text and jsonb, JSON answers, MQTT reports),
+        # whatever the input held: NUL, control characters and lone surrogates are escaped, long raw cut.
+        limit = _TEXT_LIMITS.get(name)
+        if limit is not None and isinstance(value, str):
+            value = storable(value, limit)
+        object.__setattr__(self, name, value)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -53,6 +53,11 @@ DATABASE_RETRIES = Counter(
     "Batches retried because the database was unreachable or the transaction failed transiently.",
     ["source"],
 )
+DEAD_LETTERED = Counter(
+    "infrawatch_ingest_dead_lettered_messages_total",
+    "Messages acknowledged after neither storing nor quarantining them worked (logged whole at ERROR)",
+    ["source"],
+)
 REJECTS_PUBLISHED = Counter(
     "infrawatch_ingest_rejects_published_total",
     "Rejection reports published back to the sender (MQTT infra/v1/{operator}/_rejects).",

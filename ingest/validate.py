@@ -6,7 +6,6 @@ location, raw); `validate_frame` splits it into valid, normalised rows and rejec
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ingest.report import Rejection
+from ingest.text import MAX_ABS_INTEGER, integer_fault, raw_text, text_fault
 from ingest.timestamps import TimestampError, parse_csv_ts, parse_rfc3339
 from reference.catalogue import METRICS, Kind
 from reference.operators import ADMIN_OPERATOR, ENTITY_ID_PATTERN
@@ -94,7 +94,7 @@ def frame_from_items(
                 type(m) is str
                 and (metric is None or "metric" not in item or item["metric"] == metric)
                 and type(ts) is str
-                and (type(value) is float or type(value) is int)
+                and (type(value) is float or (type(value) is int and -MAX_ABS_INTEGER <= value <= MAX_ABS_INTEGER))
                 and (type(region) is str or type(region) is int)
                 and (type(entity) is str or entity is None)
                 and (item_operator is None or item_operator == "" or item_operator == operator or operator_may_vary)
@@ -131,7 +131,10 @@ def frame_from_items(
             continue
         value = item["value"]
         if isinstance(value, bool) or not isinstance(value, int | float):
-            reject("value", f"value must be a JSON number, got {type(value).__name__} {value!r}")
+            reject("value", f"value must be a JSON number, got {type(value).__name__} {raw_text(value, 80)}")
+            continue
+        if isinstance(value, int) and (fault := integer_fault(value)) is not None:
+            reject("value", fault)  # checked before float() could overflow
             continue
         ts = item["ts"]
         if not isinstance(ts, str):
@@ -196,10 +199,18 @@ class SharedItems(list[Any]):
 
 
 def _raw_text(item: Any) -> str:
-    try:
-        return json.dumps(item, ensure_ascii=False, default=str)
-    except (TypeError, ValueError):
-        return repr(item)
+    return raw_text(item)
+
+
+def _text_faults(values: pd.Series, name: str) -> np.ndarray | None:
+    """Per row, why its text in `values` cannot be accepted (see ingest.text), or None for all rows when
+    no value holds a forbidden character (one scan over the distinct values joined)."""
+    uniques = pd.unique(values.to_numpy(dtype=object))
+    texts = [u if isinstance(u, str) else str(u) for u in uniques]
+    if text_fault("".join(texts), name) is None:
+        return None
+    faults = {u: text_fault(t, name) for u, t in zip(uniques, texts, strict=True)}
+    return values.map(faults).to_numpy(dtype=object)
 
 
 def _parse_unique(values: pd.Series, parse: Callable[[str], int]) -> tuple[pd.Series, pd.Series]:
@@ -267,6 +278,16 @@ def validate_frame(
     operator = frame["operator"].astype(str)
     entity = frame["entity"].fillna("").astype(str)
     region_text = frame["region"].astype(str).str.strip()
+
+    # text: NUL, control characters and lone surrogates, before any check quotes the text in its reason
+    text_columns = [("metric", metric), ("region", frame["region"]), ("operator", operator), ("entity", entity)]
+    text_columns.append(("ts", frame["ts"]))
+    if not pd.api.types.is_numeric_dtype(frame["value"].dtype):
+        text_columns.append(("value", frame["value"]))
+    for name, column in text_columns:
+        faults = _text_faults(column, name)
+        if faults is not None:
+            fail(pd.notna(faults), name, faults)
 
     # metric
     bad = ~metric.isin(METRICS).to_numpy()
@@ -346,7 +367,7 @@ def validate_frame(
         value = raw_value.to_numpy(dtype=float)
     with np.errstate(invalid="ignore"):
         fail(np.isnan(value), "value", "value is NaN; it must be a finite number")
-        fail(np.isinf(value), "value", "value is infinite; it must be a finite number")
+        fail(np.isinf(value), "value", "value is infinite or too large for a float; it must be a finite number")
 
         def value_text() -> np.ndarray:
             return pd.Series(value).map(_fmt).to_numpy(dtype=object)

@@ -8,6 +8,7 @@ from fastapi.responses import Response
 
 from api.deps import database
 from api.keys import Principal, authenticate
+from api.ratelimit import record_failure, refuse_if_limited
 
 COOKIE = "iw_console_key"
 COOKIE_MAX_AGE_S = 12 * 3600
@@ -23,7 +24,7 @@ def signed_in(request: Request) -> Principal | None:
     key = request.cookies.get(COOKIE, "").strip()
     principal = None
     if key:
-        principal = check_key(request, key)
+        principal = _authenticate(request, key)
     request.state.console_principal = principal
     if principal is not None:
         request.state.principal = principal  # named in the access log like API callers
@@ -31,6 +32,16 @@ def signed_in(request: Request) -> Principal | None:
 
 
 def check_key(request: Request, key: str) -> Principal | None:
+    """A sign-in attempt: refused with 429 (Retry-After) after too many failures from the address or for
+    the key's prefix, as the API refuses them (api.ratelimit)."""
+    charge = refuse_if_limited(request, key)
+    principal = _authenticate(request, key)
+    if principal is None:
+        record_failure(request, charge)
+    return principal
+
+
+def _authenticate(request: Request, key: str) -> Principal | None:
     with database(request).connection() as conn:
         return authenticate(conn, key, request.app.state.settings.secret_key)
 

@@ -20,7 +20,7 @@ from api.multipart import ReceivedUpload, receive_upload
 from api.schemas import OPERATOR_PATTERN, UPLOAD_BODY, UploadReportOut, parse_timezone
 from api.store import get_upload_report
 from api.telemetry import UPLOAD_BYTES, record_ingest, upload_batch
-from collectors.csvfile import UnusableInput, load_csv
+from collectors.csvfile import InputTooLarge, UnusableInput, load_csv
 
 router = APIRouter(prefix="/v1", tags=["ingest"])
 
@@ -37,6 +37,8 @@ def _load(db: Database, upload: ReceivedUpload, operator: str | None, trusted: b
                 filename=upload.filename,
                 source=f"http-upload:{upload.filename}",
             )
+    except InputTooLarge as exc:  # a header or field past its limit, which the message names
+        raise ApiError(413, f"{exc}") from None
     except UnusableInput as exc:
         # the loader reads a temporary file: name the user's file instead
         raise ApiError(422, str(exc).replace(upload.path.name, upload.filename or "the file")) from None

@@ -26,8 +26,20 @@ _EXTRA = [f"__extra_{i}" for i in range(8)]  # room for rows with more fields th
 LONG_REQUIRED = ("ts", "region", "metric", "value")
 
 
+#: A header line longer than this is refused (a wide header of every metric is a few KiB).
+MAX_HEADER_CHARS = 64 * 1024
+#: A field longer than this is refused where the row-by-row reader reads the file (Python's csv default).
+MAX_FIELD_CHARS = 128 * 1024
+#: Rows per frame when the row-by-row reader takes over from pandas.
+_FALLBACK_CHUNK_ROWS = 10_000
+
+
 class UnusableInput(ValueError):
     """The file cannot be read as observations at all (unreadable, wrong encoding, missing columns)."""
+
+
+class InputTooLarge(UnusableInput):
+    """A header or field is beyond its size limit (the message names the limit): exit 2, HTTP 413."""
 
 
 @dataclass(frozen=True)
@@ -138,14 +150,22 @@ class _CountingReader(io.RawIOBase):
 def read_header(path: Path, encoding: str) -> list[str]:
     try:
         with open(path, encoding=encoding, newline="") as fh:
-            line = fh.readline()
+            line = fh.readline(MAX_HEADER_CHARS + 1)
     except UnicodeDecodeError:
         raise UnusableInput(f"{path.name} is not text (neither UTF-8 nor GB18030); upload a CSV file") from None
     if "\x00" in line:
         raise UnusableInput(f"{path.name} is not text (it holds NUL bytes); upload a CSV file")
+    if len(line) > MAX_HEADER_CHARS:
+        raise InputTooLarge(
+            f"{path.name}: the header line is longer than {MAX_HEADER_CHARS} characters "
+            f"({MAX_HEADER_CHARS // 1024} KiB), the limit; the first line must be the column names only"
+        )
     if not line.strip():
         raise UnusableInput(f"{path.name} is empty or has no header line")
-    return next(csv.reader([line]))
+    try:
+        return next(csv.reader([line]))
+    except csv.Error as exc:
+        raise UnusableInput(f"{path.name}: the header line is not readable CSV ({exc})") from None
 
 
 def iter_raw_frames(
@@ -180,19 +200,112 @@ def iter_raw_frames(
                 index_col=False,
             )
             first_line = 2
-            for chunk in reader:
-                rows = len(chunk)
-                lines = np.arange(first_line, first_line + rows)
-                first_line += rows
-                frame, rejections = _to_raw(chunk, lines, layout, operator, operator_column_trusted)
-                yield frame, rejections, rows
+            failed = False
+            try:
+                for chunk in reader:
+                    rows = len(chunk)
+                    lines = np.arange(first_line, first_line + rows)
+                    first_line += rows
+                    frame, rejections = _to_raw(chunk, lines, layout, operator, operator_column_trusted)
+                    yield frame, rejections, rows
+            except pd.errors.ParserError:
+                # A row pandas cannot tokenise (far more fields than the header, a quote that never
+                # closes): the rest of the file is read row by row, so only the bad rows are rejected.
+                failed = True
+            if failed:
+                yield from _row_by_row(path, scan, layout, first_line, operator, operator_column_trusted, chunk_rows)
         except UnicodeDecodeError as exc:
             raise UnusableInput(
                 f"{path.name} is neither UTF-8 nor GB18030 text ({exc.reason} at byte "
                 f"{exc.start}); save it as UTF-8 CSV"
             ) from None
-        except pd.errors.ParserError as exc:
-            raise UnusableInput(f"{path.name} is not a readable CSV: {exc}") from None
+
+
+def _row_by_row(
+    path: Path,
+    scan: FileScan,
+    layout: CsvLayout,
+    first_line: int,
+    operator: str | None,
+    operator_column_trusted: bool,
+    chunk_rows: int,
+) -> Iterator[tuple[pd.DataFrame, list[Rejection], int]]:
+    """The file from data row `first_line` (header = line 1) on, read with Python's csv module: a row with
+    too many fields is rejected on its own; a quote that never closes rejects that row and every line after
+    it (one rejection naming the line); a field over MAX_FIELD_CHARS refuses the file (InputTooLarge)."""
+    width = len(layout.columns) + len(_EXTRA)
+    chunk_rows = min(chunk_rows, _FALLBACK_CHUNK_ROWS)
+    with open(path, encoding=scan.encoding, newline="") as fh:
+        reader = csv.reader(fh, strict=True)
+        next(reader, None)  # the header
+        for _ in range(first_line - 2):  # rows pandas already read
+            next(reader, None)
+        line = first_line
+        rows: list[list[str | None]] = []
+        malformed: list[Rejection] = []
+        tail: Rejection | None = None
+        while True:
+            physical = reader.line_num + 1
+            try:
+                fields = next(reader)
+            except StopIteration:
+                break
+            except csv.Error as exc:
+                text = str(exc)
+                if "field larger than field limit" in text:
+                    raise InputTooLarge(
+                        f"{path.name}: line {physical} holds a field longer than {MAX_FIELD_CHARS} characters "
+                        f"({MAX_FIELD_CHARS // 1024} KiB), the limit"
+                    ) from None
+                if "unexpected end of data" in text:
+                    tail = Rejection(
+                        f"line {line}",
+                        "",
+                        f'a quoted field opens on line {physical} and never closes (unbalanced "); this row and '
+                        f"the {max(reader.line_num - physical, 0)} lines after it are rejected: close the quote",
+                        "",
+                        line=line,
+                    )
+                    break
+                malformed.append(
+                    Rejection(f"line {line}", "", f"row is not readable CSV ({text})", f"(line {physical})", line=line)
+                )
+                rows.append([""] * width)  # a blank row keeps the numbering and is skipped as blank
+                line += 1
+                continue
+            rows.append(_fit(fields, width))
+            line += 1
+            if len(rows) >= chunk_rows:
+                yield _frame_of(rows, line, layout, operator, operator_column_trusted, malformed)
+                rows, malformed = [], []
+        if rows:
+            yield _frame_of(rows, line, layout, operator, operator_column_trusted, malformed)
+        if tail is not None:
+            yield pd.DataFrame(columns=RAW_COLUMNS), [tail], 1
+
+
+def _fit(fields: list[str], width: int) -> list[str | None]:
+    """A row as the pandas reader shapes it: missing fields None, fields past the room for extras
+    folded into the last extra (non-empty when any of them is)."""
+    if len(fields) > width:
+        fields = [*fields[: width - 1], "x" if any(fields[width - 1 :]) else ""]
+    row: list[str | None] = list(fields)
+    row.extend([None] * (width - len(row)))
+    return row
+
+
+def _frame_of(
+    rows: list[list[str | None]],
+    next_line: int,
+    layout: CsvLayout,
+    operator: str | None,
+    trusted: bool,
+    malformed: list[Rejection],
+) -> tuple[pd.DataFrame, list[Rejection], int]:
+    chunk = pd.DataFrame(rows, columns=[*layout.columns, *_EXTRA], dtype=object)
+    lines = np.arange(next_line - len(rows), next_line)
+    frame, rejections = _to_raw(chunk, lines, layout, operator, trusted)
+    return frame, malformed + rejections, len(rows)
 
 
 def _to_raw(

@@ -12,6 +12,7 @@ from typing import Any
 
 from ingest.delivery import PendingMessage
 from ingest.report import Rejection
+from ingest.text import bounded_int
 from reference.catalogue import METRICS
 from reference.operators import is_valid_operator_id
 
@@ -84,7 +85,7 @@ def to_pending(topic: str, payload: bytes | bytearray) -> PendingMessage:
             topic, operator, metric, "", f"payload is not valid UTF-8 (bad byte at offset {exc.start})", payload
         )
     try:
-        decoded = json.loads(text)
+        decoded = json.loads(text, parse_int=bounded_int)  # a 5000-digit integer is one bad item, not a bad message
     except (json.JSONDecodeError, RecursionError) as exc:
         where = f" at line {exc.lineno} column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else ""
         reason = exc.msg if isinstance(exc, json.JSONDecodeError) else "nested too deeply"
