@@ -54,6 +54,8 @@ def counts_of(message: dict[str, Any]) -> str:
 
 def title_of(message: dict[str, Any]) -> str:
     event = message["event"]
+    if event == "bulletin":  # a bulletin (bulletins/): its own title, text and link
+        return str(message["title"])
     group = ", ".join(f"{k} {v}" for k, v in (message.get("group") or {}).items())
     n = message.get("count", len(message.get("alerts", [])))
     counts = f" ({counts_of(message)})" if n > 1 or (message.get("counts") or {}).get("resolved") else ""
@@ -75,6 +77,10 @@ def _when(message: dict[str, Any]) -> str:
 def markdown_of(message: dict[str, Any]) -> str:
     """Markdown body used by DingTalk and WeCom (both render headings, bold and lists)."""
     event = message["event"]
+    if event == "bulletin":
+        return "\n".join(
+            [f"### {title_of(message)}", "", str(message.get("text", "")), "", f"[查看通报]({message.get('link', '')})"]
+        )
     lines = [f"### {_EVENT_ZH.get(event, '')} {title_of(message)}", ""]
     alerts = message.get("alerts", [])
     for a in alerts[:MAX_LISTED]:
@@ -87,6 +93,8 @@ def markdown_of(message: dict[str, Any]) -> str:
 
 def text_of(message: dict[str, Any]) -> str:
     """Plain text body (e-mail, text robots)."""
+    if message["event"] == "bulletin":
+        return "\n".join([title_of(message), "", str(message.get("text", "")), "", str(message.get("link", ""))])
     lines = [title_of(message), ""]
     alerts = message.get("alerts", [])
     for a in alerts[:MAX_LISTED]:
@@ -218,6 +226,11 @@ def _send_email(config: dict[str, Any], message: dict[str, Any], timeout: float)
     mail["From"] = config.get("from", "infrawatch@localhost")
     mail["To"] = ", ".join(to)
     mail.set_content(text_of(message))
+    for a in message.get("attachments") or []:  # files of a bulletin, base64 in the message
+        maintype, _, subtype = str(a.get("content_type", "application/octet-stream")).partition("/")
+        mail.add_attachment(
+            base64.b64decode(a["data_b64"]), maintype=maintype, subtype=subtype or "octet-stream", filename=a["filename"]
+        )
     port = int(config.get("port", 465 if config.get("ssl") else 25))
     try:
         smtp: smtplib.SMTP

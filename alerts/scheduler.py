@@ -31,7 +31,7 @@ from storage.analyze import ROLLUP_TABLES, analyze_changed
 log = logging.getLogger(__name__)
 
 _LOCK_BASE = 7_305_119_040  # advisory lock keys: this + job index (storage/migrate.py uses ...001)
-JOBS = ("evaluate", "deliver", "rollups", "maintenance")
+JOBS = ("evaluate", "deliver", "rollups", "maintenance", "bulletins")
 
 
 class SchedulerSettings(BaseSettings):
@@ -52,6 +52,8 @@ class SchedulerSettings(BaseSettings):
     channels_file: Path | None = None
     #: a run may start this late and still run (APScheduler misfire_grace_time)
     misfire_grace_s: int = 30
+    #: how often to look for a closed month or quarter whose bulletin is due (bulletins/)
+    bulletin_interval_s: float = 3600
 
 
 def interval_bucket(now: datetime, interval_s: float) -> datetime:
@@ -84,6 +86,7 @@ class AlertScheduler:
         runner: str | None = None,
         rollups: bool = True,
         maintenance: bool = True,
+        bulletins: bool = True,
     ) -> None:
         self.database_url = database_url
         self.settings = settings or SchedulerSettings()
@@ -100,6 +103,9 @@ class AlertScheduler:
             self._add("rollups", self.run_rollups, s.rollup_interval_s, first + timedelta(seconds=5), job_defaults)
         if maintenance:
             self._add("maintenance", self.run_maintenance, s.maintenance_interval_s, first, job_defaults)
+        if bulletins:
+            later = first + timedelta(seconds=30)
+            self._add("bulletins", self.run_bulletins, s.bulletin_interval_s, later, job_defaults)
 
     def _add(self, job: str, fn: Callable[[], Any], every_s: float, first: datetime, defaults: dict[str, Any]) -> None:
         self._scheduler.add_job(
@@ -219,6 +225,20 @@ class AlertScheduler:
             )
 
         return self._exclusive("maintenance", s.maintenance_interval_s, job, now)
+
+    def run_bulletins(self, now: datetime | None = None) -> bool:
+        """Produce the due month's and quarter's bulletins (once, whichever scheduler claims the interval)."""
+
+        def job(conn: psycopg.Connection, at: datetime, bucket: datetime) -> None:
+            try:
+                from bulletins.schedule import run_due_bulletins
+            except ImportError:
+                return
+            from infrawatch.settings import get_settings
+
+            run_due_bulletins(conn, at, get_settings(), runner=self.runner)
+
+        return self._exclusive("bulletins", self.settings.bulletin_interval_s, job, now)
 
 
 def start_background(database_url: str, settings: SchedulerSettings | None = None) -> AlertScheduler:

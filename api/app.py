@@ -20,6 +20,7 @@ from api.errors import install_error_handlers
 from api.routes import (
     alert_rules,
     alerts,
+    bulletins,
     catalogue,
     freshness,
     health,
@@ -136,6 +137,7 @@ def create_app(
         alert_rules,
         freshness,
         reconciliation,
+        bulletins,
     ):
         app.include_router(module.router)
     console = _optional("api.console")

@@ -244,6 +244,7 @@ COMMAND_MODULES: dict[str, str] = {
     "simulate": "simulators.cli",
     "dashboards": "dashboards.cli",
     "demo": "infrawatch.demo",
+    "bulletin": "bulletins.cli",
 }
 _BUILTIN = {"db", "load-csv", "watch-inbox"}
 

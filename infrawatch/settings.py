@@ -50,6 +50,14 @@ class Settings(BaseSettings):
     gauge_staleness_s: int = 62 * 86400
     #: Observations further than this in the future are rejected (seconds).
     future_tolerance_s: int = 300
+    #: Bulletins: produced from this day of the month after a period closes, for this region, for these
+    #: period kinds (month, quarter, year), sent to these channels (comma-separated; empty = every enabled one).
+    bulletin_day: int = Field(default=3, ge=1, le=28)
+    bulletin_region: int = 360000
+    bulletin_kinds: str = "month,quarter"
+    bulletin_channels: str = ""
+    #: Base URL of the console as its readers reach it (links in DingTalk / WeCom messages).
+    public_url: str = ""
     log_level: str = "INFO"
     log_json: bool = True
 

@@ -178,7 +178,7 @@ def reconciliation_page(
     who = auth.signed_in(request)
     if (refused := _board_gate(request, who)) is not None:
         return refused
-    with database(request).connection() as conn:
+    with database(request).read_connection() as conn:
         try:
             rows = reconciliation(conn, indicator, region=region, period=period, as_of=None if period else now())
         except (KeyError, ValueError) as exc:
@@ -187,6 +187,34 @@ def reconciliation_page(
         request, "reconciliation.html", who, rows=rows, indicator=indicator, region=region, period=period or "",
         indicators=sorted(INDICATORS),
     )
+
+
+@router.get("/bulletins")
+def bulletins_page(request: Request) -> Response:
+    """The generated monthly and quarterly bulletins, each with its Word, PDF and Excel file."""
+    from bulletins.store import list_bulletins
+
+    who = auth.signed_in(request)
+    if (refused := _board_gate(request, who)) is not None:
+        return refused
+    with database(request).read_connection() as conn:
+        items = list_bulletins(conn)
+    return _page(request, "bulletins.html", who, bulletins=items)
+
+
+@router.get("/bulletins/{bulletin_id}/{file}")
+def bulletin_file(request: Request, bulletin_id: int, file: str) -> Response:
+    from bulletins.store import read_file
+
+    who = auth.signed_in(request)
+    if (refused := _board_gate(request, who)) is not None:
+        return refused
+    with database(request).read_connection() as conn:
+        f = read_file(conn, bulletin_id, file)
+    if f is None:
+        return _message(request, who, 404, "No such file", f"Bulletin {bulletin_id} has no file {file!r}.")
+    headers = {**SECURITY_HEADERS, "Content-Disposition": f'attachment; filename="{f.filename}"'}
+    return Response(f.content, media_type=f.content_type, headers=headers)
 
 
 # -- operators ----------------------------------------------------------------------------------------------

@@ -1,0 +1,103 @@
+"""The pure parts of bulletins, without I/O: periods and when they are due, status counts and the opening
+sentence, shortfall and growth rankings, late and silent feeds."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+import pytest
+
+from bulletins.feeds import FeedReport, late_feeds
+from bulletins.periods import due_periods, parse_period
+from bulletins.ranking import rank_growth, rank_shares, status_counts, summary_sentence
+from metrics.timeutil import PLAN_TZ
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "start", "end", "title"),
+    [
+        ("2023-09", "month", date(2023, 9, 1), date(2023, 9, 30), "2023年9月"),
+        ("2024-02", "month", date(2024, 2, 1), date(2024, 2, 29), "2024年2月"),
+        ("2023-Q3", "quarter", date(2023, 7, 1), date(2023, 9, 30), "2023年第三季度"),
+        ("2023-q4", "quarter", date(2023, 10, 1), date(2023, 12, 31), "2023年第四季度"),
+        ("2023", "year", date(2023, 1, 1), date(2023, 12, 31), "2023年"),
+    ],
+)
+def test_periods_parse_to_their_first_and_last_day(text: str, kind: str, start: date, end: date, title: str) -> None:
+    p = parse_period(text)
+    assert (p.kind, p.start, p.end, p.title_zh) == (kind, start, end, title)
+    assert p.as_of == datetime(end.year, end.month, end.day, tzinfo=PLAN_TZ) + timedelta(days=1, microseconds=-1)
+
+
+@pytest.mark.parametrize("text", ["2023-13", "2023-00", "2023-Q5", "23-09", "2023/09", "September", "", "1969"])
+def test_unknown_periods_are_refused_saying_what_is_accepted(text: str) -> None:
+    with pytest.raises(ValueError, match="give a month 2023-09, a quarter 2023-Q3 or a year 2023"):
+        parse_period(text)
+
+
+def test_previous_period_of_a_quarter_and_of_january() -> None:
+    assert parse_period("2023-Q1").previous().label == "2022-Q4"
+    assert parse_period("2023-01").previous().label == "2022-12"
+
+
+def test_month_and_quarter_are_due_from_the_configured_day_of_the_next_month() -> None:
+    assert due_periods(date(2023, 10, 2), 3) == []
+    assert [p.label for p in due_periods(date(2023, 10, 3), 3)] == ["2023-09", "2023-Q3"]
+    # in November the latest closed quarter is still Q3 (already produced in October: the store skips it)
+    assert [p.label for p in due_periods(date(2023, 11, 5), 3)] == ["2023-10", "2023-Q3"]
+    assert [p.label for p in due_periods(date(2024, 1, 10), 3, ("month", "quarter", "year"))] == [
+        "2023-12",
+        "2023-Q4",
+        "2023",
+    ]
+    # a day past the month's length falls on its last day
+    assert [p.label for p in due_periods(date(2023, 3, 28), 28)] == ["2023-02", "2022-Q4"]
+
+
+def test_counts_and_sentence_name_every_status_present() -> None:
+    counts = status_counts(["achieved", "achieved", "missed", "no_data", "on_track"])
+    assert counts == {"achieved": 2, "on_track": 1, "at_risk": 0, "off_track": 0, "missed": 1, "no_data": 1}
+    assert summary_sentence(counts, "2023年第三季度") == (
+        "截至2023年第三季度末，纳入监测的规划目标共5项，其中已完成2项、进度正常1项、未完成1项、暂无数据1项。"
+    )
+    assert summary_sentence(status_counts([]), "2023年9月") == "截至2023年9月末，暂无纳入监测的规划目标。"
+
+
+def test_shortfall_shares_rank_largest_first_and_unattributed_last() -> None:
+    rows = rank_shares([("a", "A", 0.2, 1.0), ("b", "B", None, None), ("c", "C", 0.7, 2.0), ("d", "D", 0.1, 3.0)])
+    assert [(r.rank, r.key) for r in rows] == [(1, "c"), (2, "a"), (3, "d"), (None, "b")]
+
+
+def test_growth_ranks_every_part_by_change_and_lists_parts_without_figures_last() -> None:
+    parts = [("1", "甲"), ("2", "乙"), ("3", "丙"), ("4", "丁")]
+    start = {"1": 100.0, "2": 200.0, "3": 50.0}
+    end = {"1": 130.0, "2": 210.0, "3": 90.0, "4": 10.0}
+    rows = rank_growth(parts, start, end)
+    assert [(r.rank, r.key, r.change) for r in rows] == [
+        (1, "3", 40.0),
+        (2, "1", 30.0),
+        (3, "2", 10.0),
+        (None, "4", None),
+    ]
+    assert rows[0].rate == pytest.approx(0.8)
+    # PUE: lower is better, the largest fall ranks first
+    pue = rank_growth(parts[:2], {"1": 1.6, "2": 1.5}, {"1": 1.4, "2": 1.55}, lower_is_better=True)
+    assert [r.key for r in pue] == ["1", "2"]
+
+
+def test_feeds_are_late_past_their_cadence_and_silent_past_twice_it() -> None:
+    until = datetime(2023, 9, 30, 23, 59, tzinfo=PLAN_TZ)
+    day = timedelta(days=1)
+    reports = [
+        FeedReport("cmcc", "traffic_mobile_gb", 360100, until - 0.5 * day),  # on time (daily)
+        FeedReport("cmcc", "traffic_mobile_gb", 360200, until - 1.5 * day),  # late by half a day
+        FeedReport("cucc", "traffic_mobile_gb", 360100, until - 5 * day),  # silent, 4 days over
+        FeedReport("cucc", "traffic_mobile_gb", 360200, until - 3 * day),  # silent, 2 days over
+        FeedReport("ctcc", "bs5g_total", 360100, until - 20 * day),  # monthly: on time
+        FeedReport("admin", "population", 360000, until - 300 * day),  # reference series, not a feed
+    ]
+    got = late_feeds(reports, until)
+    assert [(f.operator, f.state, f.regions, round(f.days_late, 2)) for f in got] == [
+        ("cucc", "silent", 2, 4.0),
+        ("cmcc", "late", 1, 0.5),
+    ]
