@@ -174,8 +174,16 @@ def _selected(data: SeriesMap, scope: Scope, metrics_in: set[str] | tuple[str, .
 
 
 def _has_start_level(data: SeriesMap, ind: str, scope: Scope, f: _Frame) -> bool:
-    """Whether some series of an increase's gauge has a level at the target's start."""
-    (gauge,) = input_metrics(ind)
+    """Whether the increase has something to count from: a reported year-to-date flow in scope since the
+    target's start (bs5g_new's reported basis counts from zero each year), else some series of the stock
+    with a level at the start."""
+    flow = INDICATORS[ind].flow
+    if flow is not None:
+        t0, until = epoch(f.t0), epoch(f.until)
+        for _, s in _selected(data, scope, (flow,)):
+            if np.any((s.ts >= t0) & (s.ts <= until)):
+                return True
+    (gauge,) = [m for m in input_metrics(ind) if m != flow]
     at = np.array([epoch(f.t0)])
     return any(
         not math.isnan(float(compute.gauge_levels(s, at, staleness_s(gauge))[0][0]))

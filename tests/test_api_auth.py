@@ -126,6 +126,13 @@ CELLS = [
         lambda a, h, c: a.client.get("/v1/reconciliation", params={"indicator": "bs5g_total"}, headers=h),
         (401, 403, 403, 200, 200),
     ),
+    Cell("GET", "/v1/bulletins", lambda a, h, c: a.client.get("/v1/bulletins", headers=h), (401, 403, 403, 200, 200)),
+    Cell(
+        "GET",
+        "/v1/bulletins/{bulletin_id}/{file}",
+        lambda a, h, c: a.client.get("/v1/bulletins/999999/bulletin.pdf", headers=h),
+        (401, 403, 403, 404, 404),
+    ),
     Cell(
         "GET",
         "/v1/freshness",

@@ -115,3 +115,13 @@ def test_a_header_of_exactly_the_limit_is_read(tmp_path: Path) -> None:
     head = "ts,region,bs5g_total,"
     path.write_text(head + "y" * (MAX_HEADER_CHARS - len(head) - 1) + "\n")
     assert len(read_header(path, "utf-8")) == 4
+
+
+def test_an_unbalanced_quote_in_the_first_row_is_a_rejection_not_a_failure(conn, db_url, tmp_path):
+    # pandas meets this quote while it opens the file, before the first chunk: still one row's rejection
+    path = tmp_path / "quote-first.csv"
+    path.write_text(HEADER + '2023-06,"360100,bs5g_total,10\n' + "2023-06,360300,bs5g_total,12\n")
+    report = load_csv(conn, path, operator="cmcc", operator_column_trusted=True)
+    assert (report.accepted, report.rejected) == (0, 1)
+    assert report.errors[0]["line"] == 2 and "never closes" in report.errors[0]["error"]
+    assert _regions(db_url) == []

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Path
 from fastapi.responses import Response
 from pydantic import BaseModel
 
-from api.deps import READER, db_conn
+from api.deps import READER, db_read_conn
 from api.errors import ApiError, responses
 from api.keys import Principal
 
@@ -35,7 +35,7 @@ class BulletinList(BaseModel):
 
 
 @router.get("/bulletins", response_model=BulletinList, responses=responses(401, 403, 503), summary="Bulletins")
-def get_bulletins(principal: Principal = Depends(READER), conn: psycopg.Connection = Depends(db_conn)) -> BulletinList:
+def get_bulletins(principal: Principal = Depends(READER), conn: psycopg.Connection = Depends(db_read_conn)) -> BulletinList:
     """The generated bulletins, newest period first, each with the paths of its .docx, .pdf and .xlsx."""
     from bulletins.store import list_bulletins
 
@@ -59,7 +59,7 @@ def get_bulletin_file(
     bulletin_id: int,
     file: str = Path(description="docx, pdf or xlsx (or the file's name)", max_length=200),
     principal: Principal = Depends(READER),
-    conn: psycopg.Connection = Depends(db_conn),
+    conn: psycopg.Connection = Depends(db_read_conn),
 ) -> Response:
     from bulletins.store import read_file
 

@@ -187,21 +187,22 @@ def iter_raw_frames(
         stream = io.BufferedReader(_CountingReader(raw_fh, on_progress), 1 << 20)
         text = io.TextIOWrapper(stream, encoding=scan.encoding, newline="")
         try:
-            reader = pd.read_csv(
-                text,
-                dtype=object,  # plain Python str cells: pandas' string dtype is several times slower to compare
-                keep_default_na=False,
-                chunksize=chunk_rows,
-                skip_blank_lines=False,
-                header=None,
-                skiprows=1,
-                names=[*layout.columns, *_EXTRA],
-                engine="c",
-                index_col=False,
-            )
             first_line = 2
             failed = False
             try:
+                # inside the try: with a quote that never closes near the top, pandas fails while opening
+                reader = pd.read_csv(
+                    text,
+                    dtype=object,  # plain Python str cells: pandas' string dtype is several times slower
+                    keep_default_na=False,
+                    chunksize=chunk_rows,
+                    skip_blank_lines=False,
+                    header=None,
+                    skiprows=1,
+                    names=[*layout.columns, *_EXTRA],
+                    engine="c",
+                    index_col=False,
+                )
                 for chunk in reader:
                     rows = len(chunk)
                     lines = np.arange(first_line, first_line + rows)
