@@ -97,7 +97,7 @@ def test_a_feed_silent_in_some_cities_names_them_in_one_alert(conn: psycopg.Conn
     evaluate(conn, t + 2 * DAY + timedelta(minutes=1))
     (alert,) = list_alerts(conn)
     assert alert.scope == {"operator": "cucc", "metric": "traffic_mobile_gb"}
-    assert "for 2 of its 11 regions (Ji'an 吉安, Yichun 宜春)" in alert.summary
+    assert "for 2 of its 11 regions (Ji'an 吉安市, Yichun 宜春市)" in alert.summary
 
 
 def test_stale_alert_fires_after_the_cadence_of_the_metric(conn: psycopg.Connection) -> None:

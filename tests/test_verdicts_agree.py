@@ -76,7 +76,7 @@ def test_status_console_and_board_agree_on_every_target(
     cards = _console_cards(api.client.get("/", params={"as_of": AS_OF}).text)
     board = _board_rows(conn)
 
-    assert set(status) == set(cards) == set(board) and len(status) == 16
+    assert set(status) == set(cards) == set(board) and len(status) == 29
     for tid, p in status.items():
         card, row = cards[tid], board[tid]
         assert p["status"] == card["status"] == row["Status"], (tid, p["status"], card["status"], row["Status"])
