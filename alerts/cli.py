@@ -1,4 +1,4 @@
-"""Command line for alerting: `infrawatch scheduler` and `infrawatch alerts list|ack|rules|channels|notifications`."""
+"""Command line for alerting: `infrawatch alerts list|ack|rules|channels|notifications`."""
 
 from __future__ import annotations
 
@@ -15,32 +15,6 @@ out = Console(soft_wrap=True)
 err = Console(stderr=True)
 
 alerts_app = typer.Typer(help="Alerts, alert rules and notification channels.", no_args_is_help=True)
-
-
-def scheduler_command(
-    rules_file: Annotated[
-        Path | None, typer.Option(help="Rules YAML to load at start (default alerts/rules.yaml).")
-    ] = None,
-    channels_file: Annotated[Path | None, typer.Option(help="Channels YAML to load at start.")] = None,
-    evaluate_every: Annotated[
-        float | None, typer.Option(help="Seconds between alert evaluations (default 60).")
-    ] = None,
-) -> None:
-    """Run the scheduler (alert evaluation, notifications, rollups, partitions) until SIGTERM."""
-    from alerts.scheduler import SchedulerSettings, run_foreground
-    from storage import check_schema, connect, database_url
-
-    url = database_url()
-    with connect(url) as conn:
-        check_schema(conn)
-    settings = SchedulerSettings()
-    if rules_file:
-        settings.rules_file = rules_file
-    if channels_file:
-        settings.channels_file = channels_file
-    if evaluate_every:
-        settings.evaluate_interval_s = evaluate_every
-    run_foreground(url, settings)
 
 
 @alerts_app.command("list")
@@ -170,5 +144,4 @@ def notifications_command(
 
 
 def register(app: typer.Typer) -> None:
-    app.command("scheduler")(scheduler_command)
     app.add_typer(alerts_app, name="alerts")

@@ -11,16 +11,16 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import psycopg
 
 from alerts.lifecycle import Finding, scope_key
 from alerts.rules import Rule
+from core.planzone import plan_tz
 from reference.catalogue import INDICATORS, METRICS
 from reference.regions import PROVINCE, cities_of, region_name
 
-PLAN_TZ = ZoneInfo("Asia/Shanghai")
+PLAN_TZ = plan_tz()  # INFRAWATCH_TIMEZONE
 _COMPARE: dict[str, Callable[[float, float], bool]] = {">": op.gt, ">=": op.ge, "<": op.lt, "<=": op.le}
 _BUCKET_S = {"1h": 3600, "1d": 86400}
 

@@ -18,14 +18,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import httpx
 import psycopg
 
+from core.planzone import plan_tz
+
 log = logging.getLogger(__name__)
 
-PLAN_TZ = ZoneInfo("Asia/Shanghai")
+PLAN_TZ = plan_tz()  # INFRAWATCH_TIMEZONE
 MAX_LISTED = 20
 _EVENT_LABEL = {"firing": "FIRING", "resolved": "RESOLVED", "reminder": "REMINDER"}
 _EVENT_ZH = {"firing": "告警", "resolved": "恢复", "reminder": "提醒"}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -304,11 +303,6 @@ def load_channels_file(conn: psycopg.Connection, path: Path) -> int:
         upsert_channel(conn, Channel(name=name, kind=kind, config=item, enabled=enabled))
         n += 1
     return n
-
-
-def channels_file_from_env() -> Path | None:
-    value = os.environ.get("INFRAWATCH_ALERTS_CHANNELS_FILE", "")
-    return Path(value) if value else None
 
 
 # --- notifications --------------------------------------------------------------------------------------

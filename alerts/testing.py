@@ -100,7 +100,7 @@ class SmtpSink:
     def __init__(self) -> None:
         from aiosmtpd.controller import Controller
 
-        from infrawatch.embedded import free_port
+        from core.embedded import free_port
 
         self.messages: list[Message] = []
         sink = self

@@ -1,11 +1,12 @@
 """The FastAPI app factory: wires settings, the database pool (opened in the lifespan), the routers,
-error handlers, request metrics, the optional alert scheduler and the web console if installed."""
+error handlers, request metrics, a background task given by the caller (the scheduler) and the web console
+if installed."""
 
 from __future__ import annotations
 
 import importlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -32,7 +33,7 @@ from api.routes import (
     uploads,
 )
 from api.telemetry import ApiMiddleware
-from infrawatch.settings import DEV_SECRET_KEY, Settings, get_settings
+from core.settings import DEV_SECRET_KEY, Settings, get_settings
 from ingest.pipeline import IngestPipeline
 from storage import SchemaBehind, check_schema, database_url
 
@@ -70,25 +71,15 @@ def _check_database(db: Database) -> None:
         )
 
 
-def _start_scheduler(url: str) -> Any | None:
-    scheduler_mod = _optional("alerts.scheduler")
-    start = getattr(scheduler_mod, "start_background", None)
-    if start is None:
-        log.warning("alerts.scheduler is not installed; no background evaluation", extra={"event": "api.scheduler"})
-        return None
-    handle = start(url)
-    log.info("background scheduler started", extra={"event": "api.scheduler"})
-    return handle
-
-
 def create_app(
     settings: Settings | None = None,
     *,
-    scheduler: bool = False,
+    background: Callable[[str], Any] | None = None,
     db_timeout: float = 5.0,
     limits: Limits | None = None,
 ) -> FastAPI:
-    """The API application. `scheduler=True` also runs the alert/progress scheduler in this process."""
+    """The API application. `background(database_url)`, when given, is started with the app and its result
+    shut down with it: `infrawatch serve` passes the scheduler (the API itself knows no scheduler)."""
     settings = settings or get_settings()
     url = database_url(settings)
 
@@ -97,7 +88,7 @@ def create_app(
         db: Database = app.state.db
         db.open()
         await run_in_threadpool(_check_database, db)
-        handle = await run_in_threadpool(_start_scheduler, url) if scheduler else None
+        handle = await run_in_threadpool(background, url) if background is not None else None
         if settings.secret_key == DEV_SECRET_KEY:
             log.warning("INFRAWATCH_SECRET_KEY is the development default: set a secret of your own before "
                         "creating production keys", extra={"event": "api.insecure_secret"})

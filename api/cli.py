@@ -1,4 +1,5 @@
-"""CLI commands of the API: `serve`, `keys create|list|revoke` and `operators add|list`."""
+"""CLI commands of the API's credentials: `keys create|list|revoke` and `operators add|list` (`infrawatch
+serve`, which runs the API with the scheduler, is at the top: infrawatch/cli.py)."""
 
 from __future__ import annotations
 
@@ -15,27 +16,6 @@ keys_app = typer.Typer(help="API keys: create (shown once), list, revoke.", no_a
 operators_app = typer.Typer(help="Operators allowed to push data (admins register data-centre operators).")
 
 
-def serve(
-    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
-    no_scheduler: Annotated[
-        bool, typer.Option("--no-scheduler", help="Do not run alert and progress evaluation in this process.")
-    ] = False,
-) -> None:
-    """Run the HTTP API (uvicorn), with the alert scheduler unless --no-scheduler."""
-    import uvicorn
-
-    from api.app import create_app
-    from storage import SchemaBehind
-
-    try:
-        app = create_app(scheduler=not no_scheduler)
-        uvicorn.run(app, host=host, port=port, log_config=None, access_log=False, timeout_graceful_shutdown=10)
-    except SchemaBehind as exc:
-        err.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from None
-
-
 @keys_app.command("create")
 def keys_create(
     role: Annotated[str, typer.Option(help="operator, viewer or admin.")],
@@ -44,7 +24,7 @@ def keys_create(
 ) -> None:
     """Create an API key; it is printed once and only its hash is stored."""
     from api.keys import KeyError_, create_key
-    from infrawatch.settings import get_settings
+    from core.settings import get_settings
     from storage import connect
 
     with connect() as conn:
@@ -135,6 +115,5 @@ def operators_list() -> None:
 
 
 def register(app: typer.Typer) -> None:
-    app.command("serve")(serve)
     app.add_typer(keys_app, name="keys")
     app.add_typer(operators_app, name="operators", no_args_is_help=True)

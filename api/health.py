@@ -8,7 +8,7 @@ import struct
 
 import psycopg
 
-from infrawatch.settings import MqttEndpoint
+from core.settings import MqttEndpoint
 
 
 def ping_database(conn: psycopg.Connection) -> None:

@@ -14,22 +14,10 @@ from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable
 
 from fastapi import Request
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from api.errors import ApiError
 from api.keys import split_key
-
-
-class AuthLimitSettings(BaseSettings):
-    """`INFRAWATCH_AUTH_MAX_FAILURES` failed authentications within `INFRAWATCH_AUTH_WINDOW_S` seconds,
-    per client address and per key prefix, before further attempts are refused for the rest of the window."""
-
-    model_config = SettingsConfigDict(env_prefix="INFRAWATCH_AUTH_", env_file=".env", extra="ignore")
-
-    max_failures: int = 10
-    window_s: float = 60.0
-    #: Distinct addresses and prefixes tracked at once (the oldest are forgotten first).
-    max_tracked: int = 100_000
+from core.settings import get_settings
 
 
 class FailureLimiter:
@@ -85,12 +73,13 @@ def subjects(request: Request, key: str) -> list[str]:
 
 
 def limiter(request: Request) -> FailureLimiter:
-    """The app's limiter, made on first use from AuthLimitSettings."""
+    """The app's limiter, made on first use from the settings (INFRAWATCH_AUTH_MAX_FAILURES, _WINDOW_S,
+    _MAX_TRACKED)."""
     state = request.app.state
     found: FailureLimiter | None = getattr(state, "auth_limiter", None)
     if found is None:
-        s = AuthLimitSettings()
-        found = FailureLimiter(s.max_failures, s.window_s, s.max_tracked)
+        s = get_settings()
+        found = FailureLimiter(s.auth_max_failures, s.auth_window_s, s.auth_max_tracked)
         state.auth_limiter = found
     return found
 
@@ -114,4 +103,4 @@ def record_failure(request: Request, who: list[str]) -> None:
     limiter(request).failed(who)
 
 
-__all__ = ["AuthLimitSettings", "FailureLimiter", "record_failure", "refuse_if_limited", "subjects"]
+__all__ = ["FailureLimiter", "record_failure", "refuse_if_limited", "subjects"]

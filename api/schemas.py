@@ -9,11 +9,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, Field
 
 from api.errors import ApiError
+from core.planzone import plan_tz, plan_tz_name
 from ingest.report import BatchReport
 from reference.catalogue import INDICATORS, METRICS
 from reference.regions import REGIONS, unknown_region_message
 
-PLAN_TZ = ZoneInfo("Asia/Shanghai")
+PLAN_TZ = plan_tz()  # INFRAWATCH_TIMEZONE
 Interval = Literal["1h", "1d", "1mo"]
 _BUCKET = {"1h": timedelta(hours=1), "1d": timedelta(days=1), "1mo": timedelta(days=28)}
 MAX_SERIES_POINTS = 20_000
@@ -211,7 +212,7 @@ def series_window(
 
 def parse_timezone(value: str | None) -> str:
     if not value:
-        return "Asia/Shanghai"
+        return plan_tz_name()
     try:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError):

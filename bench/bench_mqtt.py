@@ -41,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from common import append_section, cpu_seconds, fresh_database, postgres_cpu_seconds
 
-from infrawatch.embedded import free_port, start_broker
+from core.embedded import free_port, start_broker
 
 CITIES = [360100, 360200, 360300, 360400, 360500, 360600, 360700, 360800, 360900, 361000, 361100]
 TOPIC = "infra/v1/cmcc/dc_energy_total_kwh"

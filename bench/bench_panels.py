@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from common import append_section, fresh_database
 
-from infrawatch.embedded import free_port, wait_for_port
+from core.embedded import free_port, wait_for_port
 from reference.regions import CITIES
 
 OPERATORS = ["cmcc", "ctcc", "cucc", "cbn", "tower"]

@@ -17,7 +17,7 @@ from datetime import date, datetime, timedelta
 
 import psycopg
 
-from infrawatch.settings import get_settings
+from core.settings import get_settings
 from ingest.pipeline import IngestPipeline
 from reference.regions import CITIES
 

@@ -16,7 +16,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from infrawatch.embedded import start_broker
+from core.embedded import start_broker
 from simulators.faults import FaultInjector
 from simulators.generate import Window, generate
 from simulators.scenario import load_scenario

@@ -27,14 +27,14 @@ def register(app: typer.Typer) -> None:
         """Write the bulletin of a period (as of its last day) in Chinese as Word, PDF and Excel files."""
         from bulletins import UnknownRegion, build_bulletin, parse_period, render_files, write_files
         from bulletins.fonts import NoCjkFont
-        from infrawatch.cli import _checked_connection
+        from storage.checked import checked_connection
 
         try:
             p = parse_period(period)
         except ValueError as exc:
             err.print(f"[red]{exc}[/red]")
             raise typer.Exit(2) from None
-        with _checked_connection() as conn:
+        with checked_connection() as conn:
             try:
                 b = build_bulletin(conn, p, region)
             except UnknownRegion as exc:

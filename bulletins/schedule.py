@@ -13,7 +13,7 @@ from bulletins.delivery import deliver_bulletins, queue_deliveries
 from bulletins.files import render_files
 from bulletins.periods import PeriodKind, due_periods, plan_today
 from bulletins.store import exists, save_bulletin
-from infrawatch.settings import Settings
+from core.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
-import psycopg
 import typer
 from rich.console import Console
 from rich.progress import (
@@ -21,8 +20,9 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from infrawatch.logs import setup_logging
-from infrawatch.settings import get_settings
+from core.logs import setup_logging
+from core.settings import get_settings
+from storage.checked import checked_connection
 
 _PLAIN_TYPES = {"str": "TEXT", "int": "INTEGER", "float": "FLOAT", "Path": "PATH", "bool": ""}
 
@@ -109,7 +109,9 @@ def db_maintain(
 def load_csv_command(
     paths: Annotated[list[Path], typer.Argument(help="CSV files (long or wide format).", exists=False)],
     operator: Annotated[str | None, typer.Option(help="Operator for rows without an operator column.")] = None,
-    timezone: Annotated[str, typer.Option(help="Time zone for naive timestamps and dates.")] = "Asia/Shanghai",
+    timezone: Annotated[
+        str | None, typer.Option(help="Time zone for naive timestamps and dates (default INFRAWATCH_TIMEZONE).")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the reports as JSON.")] = False,
 ) -> None:
     """Load CSV files; exit 0 when every row was stored, 1 when some were rejected, 2 on unusable input."""
@@ -119,7 +121,7 @@ def load_csv_command(
     worst = 0
     pipeline = IngestPipeline()
     reports = []
-    with _checked_connection() as conn:
+    with checked_connection() as conn:
         for path in paths:
             try:
                 size = path.stat().st_size
@@ -166,23 +168,6 @@ def load_csv_command(
     raise typer.Exit(worst)
 
 
-def _checked_connection() -> psycopg.Connection:
-    """A connection to a database whose schema is current; otherwise say what to run and exit 2."""
-    from storage import SchemaBehind, check_schema, connect
-
-    try:
-        conn = connect()
-        check_schema(conn)
-        conn.commit()
-    except SchemaBehind as exc:
-        console.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from None
-    except psycopg.OperationalError as exc:
-        console.print(f"[red]cannot reach the database ({exc}); check INFRAWATCH_DATABASE_URL[/red]")
-        raise typer.Exit(2) from None
-    return conn
-
-
 def _print_upload_report(report: object) -> None:
     from collectors.csvfile import UploadReport
 
@@ -212,7 +197,9 @@ def watch_inbox_command(
     operator: Annotated[
         str, typer.Option(help="The operator whose folder this is; a row naming another operator is rejected.")
     ],
-    timezone: Annotated[str, typer.Option(help="Time zone for naive timestamps.")] = "Asia/Shanghai",
+    timezone: Annotated[
+        str | None, typer.Option(help="Time zone for naive timestamps (default INFRAWATCH_TIMEZONE).")
+    ] = None,
     interval: Annotated[float, typer.Option(help="Seconds between scans.")] = 2.0,
     quiet: Annotated[
         float, typer.Option(help="Seconds a file must stay unchanged before it is taken (or write NAME.part, rename).")
@@ -222,7 +209,7 @@ def watch_inbox_command(
     """Load CSV files dropped into a folder, moving each to done/ or failed/ with its report beside it."""
     from collectors.inbox import watch_inbox
 
-    _checked_connection().close()
+    checked_connection().close()
     watch_inbox(inbox, operator=operator, timezone=timezone, interval=interval, once=once, quiet_s=quiet)
 
 
@@ -236,17 +223,63 @@ COMMAND_MODULES: dict[str, str] = {
     "reconciliation": "metrics.cli",
     "ingest": "collectors.mqtt.cli",
     "mqtt": "collectors.mqtt.cli",
-    "serve": "api.cli",
     "keys": "api.cli",
     "operators": "api.cli",
-    "scheduler": "alerts.cli",
     "alerts": "alerts.cli",
     "simulate": "simulators.cli",
     "dashboards": "dashboards.cli",
     "demo": "infrawatch.demo",
     "bulletin": "bulletins.cli",
 }
-_BUILTIN = {"db", "load-csv", "watch-inbox"}
+_BUILTIN = {"db", "load-csv", "watch-inbox", "serve", "scheduler"}
+
+
+@app.command("serve")
+def serve_command(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    no_scheduler: Annotated[
+        bool, typer.Option("--no-scheduler", help="Do not run the scheduler's jobs in this process.")
+    ] = False,
+) -> None:
+    """Run the HTTP API and web console (uvicorn), with the scheduler unless --no-scheduler."""
+    import uvicorn
+
+    from api.app import create_app
+    from infrawatch.scheduler import start_background
+    from storage import SchemaBehind
+
+    try:
+        app_ = create_app(background=None if no_scheduler else start_background)
+        uvicorn.run(app_, host=host, port=port, log_config=None, access_log=False, timeout_graceful_shutdown=10)
+    except SchemaBehind as exc:
+        console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+
+
+@app.command("scheduler")
+def scheduler_command(
+    rules_file: Annotated[
+        Path | None, typer.Option(help="Rules YAML to load at start (default alerts/rules.yaml).")
+    ] = None,
+    channels_file: Annotated[Path | None, typer.Option(help="Channels YAML to load at start.")] = None,
+    evaluate_every: Annotated[
+        float | None, typer.Option(help="Seconds between alert evaluations (default 60).")
+    ] = None,
+) -> None:
+    """Run the scheduler (alert evaluation, notifications, rollups, partitions, bulletins) until SIGTERM."""
+    from infrawatch.scheduler import run_foreground
+    from storage import database_url
+
+    checked_connection().close()
+    updates: dict[str, object] = {}
+    if rules_file:
+        updates["alerts_rules_file"] = rules_file
+    if channels_file:
+        updates["alerts_channels_file"] = channels_file
+    if evaluate_every:
+        updates["alerts_evaluate_interval_s"] = evaluate_every
+    run_foreground(database_url(), get_settings().model_copy(update=updates))
 
 
 def _requested_command(argv: list[str]) -> str | None:

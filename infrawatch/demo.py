@@ -29,10 +29,10 @@ import typer
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from core.embedded import free_port, mosquitto_binary, port_is_free, start_broker, stop_embedded_postgres
+from core.settings import get_settings
+from core.watchdog import Watchdog, die_with_parent
 from infrawatch import demo_data
-from infrawatch.embedded import free_port, mosquitto_binary, port_is_free, start_broker, stop_embedded_postgres
-from infrawatch.settings import get_settings
-from infrawatch.watchdog import Watchdog, die_with_parent
 
 console = Console(stderr=True, soft_wrap=True)
 out = Console(soft_wrap=True)
@@ -354,7 +354,7 @@ def run_demo(reset: bool, port: int | None, live: bool, broker_kind: str = "auto
             if settings.database_url:
                 url = settings.database_url
             else:
-                from infrawatch.embedded import embedded_postgres_url
+                from core.embedded import embedded_postgres_url
 
                 services.pgdata = data_dir / "pg"
                 assert services.watchdog is not None

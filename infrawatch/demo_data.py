@@ -7,14 +7,14 @@ from __future__ import annotations
 import re
 from datetime import date, datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import yaml
 
+from core.planzone import plan_tz
 from metrics.targets import DEFAULT_TARGETS_FILE, Target, read_targets_file
 
 SCENARIO = "demo"
-PLAN_ZONE = ZoneInfo("Asia/Shanghai")
+PLAN_ZONE = plan_tz()  # INFRAWATCH_TIMEZONE
 #: History uses hourly data-centre meter readings so that the first start is quick; live ones are 5-minutely.
 HISTORY_SETTINGS = ("data_centres.cadence=1h",)
 #: The shipped targets the demo re-bases: the 2023 plan and Ganzhou's plan to 2025.

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import psycopg
 
-from infrawatch.settings import get_settings
+from core.settings import get_settings
 from ingest.report import BatchReport, Rejection
 from ingest.timestamps import from_us
 from ingest.validate import JSON_TS, TimestampRule, frame_from_items, validate_frame

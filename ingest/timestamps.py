@@ -11,6 +11,8 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
+from core.planzone import plan_tz_name
+
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MONTH = re.compile(r"^(\d{4})[-/](\d{1,2})$")
 _QUARTER = re.compile(r"^(\d{4})[-/ ]?[Qq]([1-4])$")
@@ -63,9 +65,11 @@ def month_end(year: int, month: int, tz: str) -> int:
     return to_us(datetime(year, month, last, tzinfo=zone(tz)))
 
 
-def parse_csv_ts(text: str, tz: str = "Asia/Shanghai") -> int:
+def parse_csv_ts(text: str, tz: str | None = None) -> int:
     """Any ts form a spreadsheet may hold: RFC 3339, naive date-time or date (in tz), or a period: a month
-    YYYY-MM, a quarter YYYY-Qn or a year YYYY, each meaning 00:00 of its last day (the statistical period end)."""
+    YYYY-MM, a quarter YYYY-Qn or a year YYYY, each meaning 00:00 of its last day (the statistical period end).
+    `tz` None: the plans' time zone (INFRAWATCH_TIMEZONE)."""
+    tz = tz or plan_tz_name()
     s = str(text).strip()
     if not s:
         raise TimestampError("ts is empty")

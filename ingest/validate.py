@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from core.planzone import plan_offset_s, plan_tz_name
 from ingest.report import Rejection
 from ingest.text import MAX_ABS_INTEGER, integer_fault, raw_text, text_fault
 from ingest.timestamps import TimestampError, parse_csv_ts, parse_rfc3339
@@ -30,7 +31,7 @@ _ENTITY_METRICS = {m.id for m in METRICS.values() if m.entity_required}
 _ADMIN_METRICS = {m.id for m in METRICS.values() if m.admin_only}
 _MAX = {m.id: m.max_value for m in METRICS.values()}
 _YTD_METRICS = {m.id for m in METRICS.values() if m.kind == Kind.YTD}
-_PLAN_OFFSET_US = 8 * 3600 * 1_000_000  # Asia/Shanghai (no daylight saving since 1991)
+_PLAN_OFFSET_US = plan_offset_s() * 1_000_000  # INFRAWATCH_TIMEZONE (one offset all year)
 _UNIT = {m.id: m.unit for m in METRICS.values()}
 
 
@@ -39,12 +40,13 @@ class TimestampRule:
     """How `ts` text is read: strict RFC 3339 (JSON) or the spreadsheet forms in a time zone (CSV)."""
 
     strict: bool = True
-    timezone: str = "Asia/Shanghai"
+    #: None: the plans' time zone (INFRAWATCH_TIMEZONE)
+    timezone: str | None = None
 
     def parser(self) -> Callable[[str], int]:
         if self.strict:
             return parse_rfc3339
-        tz = self.timezone
+        tz = self.timezone or plan_tz_name()
         return lambda text: parse_csv_ts(text, tz)
 
 

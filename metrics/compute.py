@@ -15,6 +15,8 @@ from typing import Literal
 
 import numpy as np
 
+from core.planzone import plan_offset_s
+
 Comparator = Literal[">=", ">", "<=", "<"]
 Status = Literal["achieved", "missed", "on_track", "at_risk", "off_track", "no_data"]
 
@@ -71,7 +73,7 @@ def counter_increments(value: FloatArray) -> FloatArray:
     return inc
 
 
-_PLAN_OFFSET_S = 8 * 3600  # Asia/Shanghai (no daylight saving since 1991)
+_PLAN_OFFSET_S = plan_offset_s()  # INFRAWATCH_TIMEZONE (one offset all year)
 
 
 def plan_years(ts: FloatArray) -> np.ndarray:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from infrawatch.settings import get_settings
+from core.settings import get_settings
 from metrics.compute import (
     Combined,
     Series,

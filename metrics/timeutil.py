@@ -1,12 +1,13 @@
-"""Plan time: Asia/Shanghai dates and instants, bucket boundaries for 1h / 1d / 1mo series."""
+"""Plan time (INFRAWATCH_TIMEZONE, default Asia/Shanghai): dates and instants, bucket boundaries for 1h / 1d / 1mo series."""
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal
-from zoneinfo import ZoneInfo
 
-PLAN_TZ = ZoneInfo("Asia/Shanghai")
+from core.planzone import plan_tz
+
+PLAN_TZ = plan_tz()  # INFRAWATCH_TIMEZONE
 Interval = Literal["1h", "1d", "1mo"]
 EPSILON = timedelta(microseconds=1)
 

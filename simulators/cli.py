@@ -90,7 +90,7 @@ def simulate(
     as_json: Annotated[bool, typer.Option("--json", help="Print the run report as JSON.")] = False,
 ) -> None:
     """Generate a scenario's observations (with its faults) and send them; deterministic for a seed."""
-    from infrawatch.settings import get_settings
+    from core.settings import get_settings
     from simulators.generate import scenario_window
     from simulators.run import backfill
     from simulators.run import live as run_live

@@ -5,7 +5,7 @@ from __future__ import annotations
 import psycopg
 from psycopg_pool import ConnectionPool
 
-from infrawatch.settings import Settings, get_settings
+from core.settings import Settings, get_settings
 
 
 def database_url(settings: Settings | None = None) -> str:
@@ -13,7 +13,7 @@ def database_url(settings: Settings | None = None) -> str:
     settings = settings or get_settings()
     if settings.database_url:
         return settings.database_url
-    from infrawatch.embedded import embedded_postgres_url
+    from core.embedded import embedded_postgres_url
 
     return embedded_postgres_url(settings.data_dir)
 

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from api.deps import Limits
 from api.keys import create_key
-from infrawatch.settings import get_settings
+from core.settings import get_settings
 
 ROLES = ("none", "cmcc", "ctcc", "viewer", "admin")
 

@@ -14,7 +14,7 @@ import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from infrawatch.embedded import free_port, mosquitto_conf, wait_for_port
+from core.embedded import free_port, mosquitto_conf, wait_for_port
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 RUN_ID = uuid.uuid4().hex[:8]
@@ -24,7 +24,7 @@ def _server_url(tmp_root: Path) -> str:
     url = os.environ.get("INFRAWATCH_DATABASE_URL", "")
     if url:
         return url
-    from infrawatch.embedded import embedded_postgres_url
+    from core.embedded import embedded_postgres_url
 
     return embedded_postgres_url(Path(os.environ.get("INFRAWATCH_TEST_DATA_DIR", tmp_root)))
 
@@ -50,7 +50,7 @@ def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         pytest.skip(message)
     yield url
     if not os.environ.get("INFRAWATCH_DATABASE_URL") and not os.environ.get("INFRAWATCH_TEST_DATA_DIR"):
-        from infrawatch.embedded import stop_embedded_postgres
+        from core.embedded import stop_embedded_postgres
 
         stop_embedded_postgres(embedded_dir / "pg")
 
@@ -78,7 +78,7 @@ def db_url(pg_server: str, template_db: str, monkeypatch: pytest.MonkeyPatch) ->
         conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_db}"')
     url = with_dbname(pg_server, name)
     monkeypatch.setenv("INFRAWATCH_DATABASE_URL", url)
-    from infrawatch.settings import get_settings
+    from core.settings import get_settings
 
     get_settings.cache_clear()
     yield url

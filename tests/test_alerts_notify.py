@@ -15,9 +15,10 @@ import pytest
 from alerts.engine import evaluate
 from alerts.notifiers import deliver_pending
 from alerts.rules import Rule
-from alerts.scheduler import AlertScheduler, SchedulerSettings
 from alerts.store import Channel, list_alerts, list_notifications, upsert_channel, upsert_rule
 from alerts.testing import SmtpSink, WebhookReceiver
+from core.settings import Settings
+from infrawatch.scheduler import Scheduler
 from ingest.pipeline import IngestPipeline
 
 SECRET = "SEC0123456789abcdef"  # a DingTalk robot secret looks like this
@@ -151,14 +152,14 @@ def test_restart_while_firing_sends_no_second_firing_notification(
 ) -> None:
     upsert_channel(conn, Channel(name="hook", kind="webhook", config={"url": receiver.url}))
     now = _stale_feed(conn)
-    settings = SchedulerSettings(rules_file=_empty_rules(db_url))
-    first = AlertScheduler(db_url, settings, runner="first")
-    assert first.run_evaluation(now) and first.run_delivery(now)
+    settings = Settings(alerts_rules_file=_empty_rules(db_url))
+    first = Scheduler(db_url, settings, runner="first")
+    assert first.run("evaluate", now) and first.run("deliver", now)
     assert [r.body["event"] for r in receiver.delivered] == ["firing"]
     del first  # "restart": a new scheduler instance, new connections, same database
-    second = AlertScheduler(db_url, settings, runner="second")
+    second = Scheduler(db_url, settings, runner="second")
     later = now + timedelta(minutes=5)
-    assert second.run_evaluation(later) and second.run_delivery(later)
+    assert second.run("evaluate", later) and second.run("deliver", later)
     assert [r.body["event"] for r in receiver.delivered] == ["firing"]
     assert len(list_alerts(conn)) == 1
 

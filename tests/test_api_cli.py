@@ -12,8 +12,8 @@ import httpx
 import psycopg
 from typer.testing import CliRunner
 
+from core.embedded import free_port, wait_for_port
 from infrawatch.cli import app
-from infrawatch.embedded import free_port, wait_for_port
 
 runner = CliRunner()
 

@@ -14,8 +14,8 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.health import check_broker
-from infrawatch.embedded import free_port
-from infrawatch.settings import Settings, get_settings
+from core.embedded import free_port
+from core.settings import Settings, get_settings
 from storage import SchemaBehind
 from tests.api_support import Api, api_fixture, make_keys  # noqa: F401  (the `api` fixture)
 from tests.conftest import Broker, with_dbname
@@ -92,9 +92,11 @@ def test_the_docs_pages_load_everything_from_the_service_itself(api: Api, page: 
         assert "validatorUrl" in html and '"validatorUrl": null' in html
 
 
-def test_the_app_runs_the_alert_scheduler_in_its_lifespan_when_asked(db_url: str) -> None:
+def test_the_app_runs_the_scheduler_it_is_given_in_its_lifespan(db_url: str) -> None:
+    from infrawatch.scheduler import start_background
+
     get_settings.cache_clear()
-    with TestClient(create_app(get_settings(), scheduler=True)) as client:
+    with TestClient(create_app(get_settings(), background=start_background)) as client:
         assert client.get("/healthz").status_code == 200
         deadline = time.monotonic() + 20
         runs = 0

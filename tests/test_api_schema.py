@@ -25,8 +25,8 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from api.app import create_app
-from infrawatch.embedded import free_port
-from infrawatch.settings import get_settings
+from core.embedded import free_port
+from core.settings import get_settings
 from metrics import load_targets
 from tests.api_support import make_keys
 

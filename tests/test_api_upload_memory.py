@@ -16,8 +16,8 @@ import psycopg
 import pytest
 
 from api.keys import create_key
-from infrawatch.embedded import free_port, wait_for_port
-from infrawatch.settings import get_settings
+from core.embedded import free_port, wait_for_port
+from core.settings import get_settings
 
 SIZE_MB = int(os.environ.get("INFRAWATCH_TEST_UPLOAD_MB", "100"))
 CITIES = [360100 + 100 * i for i in range(11)]

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.deps import Limits
-from infrawatch.settings import get_settings
+from core.settings import get_settings
 from tests.api_support import Api, api_fixture, make_keys, observation_count  # noqa: F401  (the `api` fixture)
 
 # Wide monthly sheet as statistics departments export it; 城市 is an ignored label column.

@@ -23,7 +23,6 @@ from docx import Document
 from fastapi.testclient import TestClient
 from openpyxl import load_workbook
 
-from alerts.scheduler import AlertScheduler, SchedulerSettings
 from alerts.store import Channel, upsert_channel
 from alerts.testing import SmtpSink, WebhookReceiver
 from api.app import create_app
@@ -32,7 +31,8 @@ from bulletins.labels import fmt
 from bulletins.ranking import STATUS_ZH
 from bulletins.store import save_bulletin
 from collectors.csvfile import load_csv
-from infrawatch.settings import get_settings
+from core.settings import Settings, get_settings
+from infrawatch.scheduler import Scheduler
 from metrics import list_targets, load_targets
 from metrics.timeutil import PLAN_TZ
 from reference.regions import CITIES, REGIONS
@@ -213,10 +213,10 @@ def test_period_without_data_says_so(scenario_url: str, tmp_path: Path) -> None:
 OCT_5 = datetime(2023, 10, 5, 10, 0, tzinfo=PLAN_TZ)  # day 5 of the month after September and Q3 close
 
 
-def _scheduler_settings(tmp_path: Path) -> SchedulerSettings:
+def _scheduler_settings(tmp_path: Path) -> Settings:
     rules = tmp_path / "rules.yaml"
     rules.write_text("rules: []\n")
-    return SchedulerSettings(rules_file=rules)
+    return Settings(alerts_rules_file=rules)
 
 
 def _bulletin_rows(url: str) -> list[tuple[str, str]]:
@@ -240,18 +240,18 @@ def test_two_schedulers_produce_each_period_bulletin_once_and_send_it(
             upsert_channel(conn, Channel(name="mail", kind="email", config=mail))
             conn.commit()
         settings = _scheduler_settings(tmp_path)
-        a = AlertScheduler(scenario_url, settings, runner="a")
-        b = AlertScheduler(scenario_url, settings, runner="b")
+        a = Scheduler(scenario_url, settings, runner="a")
+        b = Scheduler(scenario_url, settings, runner="b")
 
         # 2 October: September and Q3 have closed, but the bulletin day (3) has not come
-        assert a.run_bulletins(OCT_5 - timedelta(days=3)) is True
+        assert a.run("bulletins", OCT_5 - timedelta(days=3)) is True
         assert _bulletin_rows(scenario_url) == []
 
         # both schedulers at once, then again in later intervals: one bulletin per period
         with ThreadPoolExecutor(2) as pool:
-            list(pool.map(lambda s: s.run_bulletins(OCT_5), (a, b)))
-        assert b.run_bulletins(OCT_5 + timedelta(hours=1)) is True
-        assert a.run_bulletins(OCT_5 + timedelta(hours=2)) is True
+            list(pool.map(lambda s: s.run("bulletins", OCT_5), (a, b)))
+        assert b.run("bulletins", OCT_5 + timedelta(hours=1)) is True
+        assert a.run("bulletins", OCT_5 + timedelta(hours=2)) is True
         rows = _bulletin_rows(scenario_url)
         assert [p for p, _ in rows] == ["2023-09", "2023-Q3"]
         assert {by for _, by in rows} <= {"scheduler:a", "scheduler:b"}

@@ -18,8 +18,8 @@ import pytest
 import yaml
 from psycopg.conninfo import conninfo_to_dict
 
+from core.settings import MqttEndpoint
 from dashboards.provisioning import GRAFANA_PROVISIONING_PATH, provider_config
-from infrawatch.settings import MqttEndpoint
 from reference.regions import REGIONS
 from tests.conftest import IN_CI
 

@@ -21,7 +21,7 @@ import httpx
 import psycopg
 import pytest
 
-from infrawatch.embedded import free_port
+from core.embedded import free_port
 from tests.api_support import make_keys
 from tests.conftest import IN_CI, with_dbname
 from tests.test_console_pages import ACHIEVED, OFF_TRACK, fill_console_data

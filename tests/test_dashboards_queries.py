@@ -196,8 +196,8 @@ def test_the_check_command_reports_every_panel_ok_on_the_scenario(
 ) -> None:
     from typer.testing import CliRunner
 
+    from core.settings import get_settings
     from infrawatch.cli import app
-    from infrawatch.settings import get_settings
 
     monkeypatch.setenv("INFRAWATCH_DATABASE_URL", scenario_db)
     get_settings.cache_clear()

@@ -12,7 +12,7 @@ import paho.mqtt.client as mqtt
 import psycopg
 import pytest
 
-from infrawatch.embedded import free_port, wait_for_port
+from core.embedded import free_port, wait_for_port
 
 
 def _stored(db_url: str) -> int:
@@ -44,7 +44,7 @@ def _wait(predicate, timeout: float, what: str) -> None:
 @pytest.mark.slow
 def test_collector_speaks_mqtt_3_1_1_to_the_amqtt_fallback_broker(db_url, tmp_path):
     port = free_port()
-    broker = subprocess.Popen([sys.executable, "-m", "infrawatch.amqtt_broker", str(port)],
+    broker = subprocess.Popen([sys.executable, "-m", "core.amqtt_broker", str(port)],
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     env = {**os.environ, "INFRAWATCH_MQTT_URL": f"mqtt://127.0.0.1:{port}", "INFRAWATCH_MQTT_PROTOCOL": "3.1.1"}
     cmd = [sys.executable, "-m", "collectors.mqtt", "ingest", "mqtt", "--client-id", "amqtt-ingest"]

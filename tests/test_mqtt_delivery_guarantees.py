@@ -12,7 +12,7 @@ import httpx
 import psycopg
 import pytest
 
-from infrawatch.embedded import free_port
+from core.embedded import free_port
 from tests.conftest import Broker
 from tests.mqtt_support import IngestProcess, Publisher, scalar, seq_item, wait_for
 

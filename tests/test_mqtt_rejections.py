@@ -12,7 +12,7 @@ import typer
 from typer.testing import CliRunner
 
 from collectors.mqtt.cli import register
-from infrawatch.settings import get_settings
+from core.settings import get_settings
 from tests.conftest import with_dbname
 from tests.mqtt_support import IngestProcess, Publisher, Subscriber, scalar, wait_for
 

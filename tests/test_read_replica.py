@@ -22,7 +22,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.deps import Limits
-from infrawatch.settings import get_settings
+from core.settings import get_settings
 from metrics import load_targets
 from storage import upgrade
 from tests.api_support import make_keys

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import psycopg
 
-from alerts.scheduler import AlertScheduler, SchedulerSettings, interval_bucket
+from core.settings import Settings
+from infrawatch.scheduler import Scheduler, interval_bucket, lock_key
 
 RULES = """rules:
   - {id: stale-traffic, kind: stale, metric: traffic_mobile_gb}
@@ -20,10 +21,10 @@ RULES = """rules:
 """
 
 
-def _settings(tmp_path: Path, every: float = 60) -> SchedulerSettings:
+def _settings(tmp_path: Path, every: float = 60) -> Settings:
     rules = tmp_path / "rules.yaml"
     rules.write_text(RULES)
-    return SchedulerSettings(rules_file=rules, evaluate_interval_s=every)
+    return Settings(alerts_rules_file=rules, alerts_evaluate_interval_s=every)
 
 
 def _evaluations(conn: psycopg.Connection) -> list[tuple[str, datetime, int, int]]:
@@ -40,14 +41,14 @@ def test_second_scheduler_skips_an_interval_the_first_already_evaluated(
     db_url: str, conn: psycopg.Connection, tmp_path: Path
 ) -> None:
     settings = _settings(tmp_path)
-    a = AlertScheduler(db_url, settings, runner="a")
-    b = AlertScheduler(db_url, settings, runner="b")
+    a = Scheduler(db_url, settings, runner="a")
+    b = Scheduler(db_url, settings, runner="b")
     a.prepare()
     now = datetime(2026, 1, 5, 10, 0, 30, tzinfo=UTC)
-    assert a.run_evaluation(now) is True
-    assert b.run_evaluation(now + timedelta(seconds=20)) is False  # same minute: already done
-    assert a.run_evaluation(now + timedelta(seconds=25)) is False
-    assert b.run_evaluation(now + timedelta(seconds=30)) is True  # next minute: b's turn
+    assert a.run("evaluate", now) is True
+    assert b.run("evaluate", now + timedelta(seconds=20)) is False  # same minute: already done
+    assert a.run("evaluate", now + timedelta(seconds=25)) is False
+    assert b.run("evaluate", now + timedelta(seconds=30)) is True  # next minute: b's turn
     minute = interval_bucket(now, 60)
     assert _evaluations(conn) == [
         ("quality-5pct", minute, 1, 1),
@@ -60,13 +61,13 @@ def test_second_scheduler_skips_an_interval_the_first_already_evaluated(
 def test_evaluation_waits_while_another_scheduler_holds_the_lock(
     db_url: str, conn: psycopg.Connection, tmp_path: Path
 ) -> None:
-    a = AlertScheduler(db_url, _settings(tmp_path), runner="a")
+    a = Scheduler(db_url, _settings(tmp_path), runner="a")
     a.prepare()
     with psycopg.connect(db_url, autocommit=True) as other:
-        other.execute("SELECT pg_advisory_lock(7305119040)")  # as if another scheduler were evaluating
-        assert a.run_evaluation(datetime(2026, 1, 5, 10, 0, tzinfo=UTC)) is False
-        other.execute("SELECT pg_advisory_unlock(7305119040)")
-    assert a.run_evaluation(datetime(2026, 1, 5, 10, 0, tzinfo=UTC)) is True
+        other.execute("SELECT pg_advisory_lock(%s)", (lock_key("evaluate"),))  # another scheduler evaluating
+        assert a.run("evaluate", datetime(2026, 1, 5, 10, 0, tzinfo=UTC)) is False
+        other.execute("SELECT pg_advisory_unlock(%s)", (lock_key("evaluate"),))
+    assert a.run("evaluate", datetime(2026, 1, 5, 10, 0, tzinfo=UTC)) is True
 
 
 def test_two_scheduler_processes_evaluate_each_rule_once_per_interval(
@@ -81,7 +82,7 @@ def test_two_scheduler_processes_evaluate_each_rule_once_per_interval(
         "INFRAWATCH_LOG_LEVEL": "WARNING",
     }
     procs = [
-        subprocess.Popen([sys.executable, "-m", "alerts.scheduler"], env=env, stderr=subprocess.PIPE) for _ in range(2)
+        subprocess.Popen([sys.executable, "-m", "infrawatch.scheduler"], env=env, stderr=subprocess.PIPE) for _ in range(2)
     ]
     try:
         deadline = time.monotonic() + 45
@@ -107,7 +108,7 @@ def test_two_scheduler_processes_evaluate_each_rule_once_per_interval(
 def test_background_scheduler_evaluates_at_start_and_shuts_down(
     db_url: str, conn: psycopg.Connection, tmp_path: Path
 ) -> None:
-    from alerts.scheduler import start_background
+    from infrawatch.scheduler import start_background
 
     handle = start_background(db_url, _settings(tmp_path))
     try:
@@ -121,18 +122,20 @@ def test_background_scheduler_evaluates_at_start_and_shuts_down(
     assert job.fetchone() == (handle.runner, True, None)
 
 
-def test_maintenance_job_makes_partitions_ahead_and_prunes_old_evaluations(
+def test_maintenance_makes_partitions_ahead_and_the_alerts_log_job_prunes_old_evaluations(
     db_url: str, conn: psycopg.Connection, tmp_path: Path
 ) -> None:
-    s = AlertScheduler(db_url, _settings(tmp_path), runner="m")
+    s = Scheduler(db_url, _settings(tmp_path), runner="m")
     old = datetime(2026, 1, 1, tzinfo=UTC)
     conn.execute(
         "INSERT INTO alert_evaluation (rule_id, interval_start, evaluated_at, runner) VALUES ('x', %s, %s, 'm')",
         (old, old),
     )
     conn.commit()
-    assert s.run_maintenance(old + timedelta(days=31)) is True
-    assert s.run_maintenance(old + timedelta(days=31, minutes=1)) is False  # same 6-hour interval: done already
+    assert s.run("maintenance", old + timedelta(days=31)) is True
+    assert s.run("maintenance", old + timedelta(days=31, minutes=1)) is False  # same 6-hour interval: done already
+    assert conn.execute("SELECT count(*) FROM alert_evaluation").fetchone() == (1,)  # the alerts' own job prunes
+    assert s.run("alerts-log", old + timedelta(days=31)) is True
     assert conn.execute("SELECT count(*) FROM alert_evaluation").fetchone() == (0,)  # older than 30 days
     uses_partitions = conn.execute(
         "SELECT EXISTS (SELECT 1 FROM pg_partitioned_table WHERE partrelid = 'observation'::regclass)"

@@ -169,8 +169,8 @@ def test_http_sink_pushes_batches_with_each_operators_key_and_the_service_reject
     db_url: str, tmp_path: Path
 ) -> None:
     from api.keys import create_key
-    from infrawatch.embedded import free_port, wait_for_port
-    from infrawatch.settings import get_settings
+    from core.embedded import free_port, wait_for_port
+    from core.settings import get_settings
     from simulators.sinks.http import HttpSink
 
     secret = get_settings().secret_key

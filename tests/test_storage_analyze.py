@@ -7,8 +7,9 @@ from pathlib import Path
 
 import psycopg
 
-from alerts.scheduler import AlertScheduler, SchedulerSettings
 from collectors.csvfile import load_csv
+from core.settings import Settings
+from infrawatch.scheduler import Scheduler
 from storage.analyze import needs_analyze
 
 
@@ -46,8 +47,8 @@ def test_a_rollup_rebuild_analyses_the_rollups(db_url: str, conn: psycopg.Connec
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     load_csv(conn, path, operator="cmcc", operator_column_trusted=False)
     assert "indicator_rollup" not in _analysed_by_hand(conn)
-    scheduler = AlertScheduler(db_url, SchedulerSettings(), runner="test")
-    assert scheduler.run_rollups()
+    scheduler = Scheduler(db_url, Settings(), runner="test")
+    assert scheduler.run("rollups")
     analysed = _analysed_by_hand(conn)
     assert analysed.get("indicator_rollup", 0) > 0, analysed
 

@@ -23,7 +23,7 @@ import pytest
 import tests.test_metrics_query as metrics_scenarios
 import tests.test_pipeline as pipeline_scenarios
 import tests.test_progress_scenarios as progress_scenarios
-from infrawatch.settings import get_settings
+from core.settings import get_settings
 from ingest.pipeline import IngestPipeline
 from ingest.report import BatchReport
 from metrics import indicator_series, indicator_value, parse_as_of, refresh_rollups

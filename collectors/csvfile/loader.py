@@ -62,7 +62,7 @@ def load_csv(
     *,
     operator: str | None,
     operator_column_trusted: bool,
-    timezone: str = "Asia/Shanghai",
+    timezone: str | None = None,
     pipeline: IngestPipeline | None = None,
     source: str | None = None,
     filename: str | None = None,

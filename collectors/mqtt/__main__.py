@@ -3,8 +3,8 @@
 import typer
 
 from collectors.mqtt.cli import register
-from infrawatch.logs import setup_logging
-from infrawatch.settings import get_settings
+from core.logs import setup_logging
+from core.settings import get_settings
 
 app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False)
 register(app)

@@ -35,7 +35,7 @@ def ingest_mqtt(
 ) -> None:
     """Store observations published on infra/v1/{operator}/{metric}; acknowledge each message after commit."""
     from collectors.mqtt.collector import CollectorConfig, MqttCollector
-    from infrawatch.settings import get_settings
+    from core.settings import get_settings
     from storage import database_url
 
     url = database_url()

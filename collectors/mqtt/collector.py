@@ -32,7 +32,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from collectors.mqtt.messages import raw_payload_text, reject_reports, rejects_topic, subscription, to_pending
-from infrawatch.settings import MqttEndpoint
+from core.settings import MqttEndpoint
 from ingest import telemetry
 from ingest.ahead import read_ahead
 from ingest.delivery import Delivery, PendingMessage, PreparedDelivery

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import pandas as pd
 
-from infrawatch.settings import MqttEndpoint
+from core.settings import MqttEndpoint
 from simulators.faults import item_json
 from simulators.sinks import RateLimiter, SinkError, SinkReport
 from simulators.sinks.mqtt_wire import WireError, WirePublisher

@@ -1,4 +1,4 @@
-"""A pure-Python MQTT broker (amqtt) on loopback, for machines without Mosquitto: `python -m infrawatch.amqtt_broker PORT`."""
+"""A pure-Python MQTT broker (amqtt) on loopback, for machines without Mosquitto: `python -m core.amqtt_broker PORT`."""
 
 from __future__ import annotations
 

@@ -15,7 +15,7 @@ import time
 import warnings
 from pathlib import Path
 
-from infrawatch.watchdog import die_with_parent
+from core.watchdog import die_with_parent
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +101,7 @@ def start_broker(
                                 preexec_fn=die_with_parent, start_new_session=True)
     else:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "infrawatch.amqtt_broker", str(port)],
+            [sys.executable, "-m", "core.amqtt_broker", str(port)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             preexec_fn=die_with_parent,

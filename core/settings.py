@@ -61,6 +61,33 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool = True
 
+    # -- the scheduler's jobs (infrawatch/scheduler.py; each layer registers its own) --
+    #: alerts/: evaluate the rules, deliver notifications; the rules and channels loaded at start
+    alerts_evaluate_interval_s: float = 60
+    alerts_deliver_interval_s: float = 15
+    #: None: the shipped alerts/rules.yaml
+    alerts_rules_file: Path | None = None
+    alerts_channels_file: Path | None = None
+    #: keep alert_evaluation rows and sent notifications this long (days)
+    alerts_log_retention_days: int = 30
+    #: metrics/: bring the rollups up to date
+    rollup_interval_s: float = 300
+    #: storage/: create partitions this many months ahead, drop those older than retention_days (0 keeps all)
+    maintenance_interval_s: float = 6 * 3600
+    partitions_months_ahead: int = 3
+    retention_days: int = 0
+    #: bulletins/: how often to look for a closed month or quarter whose bulletin is due
+    bulletin_interval_s: float = 3600
+    #: a run may start this late and still run (APScheduler misfire_grace_time, seconds)
+    scheduler_misfire_grace_s: int = 30
+
+    # -- failed-authentication limiting (api/ratelimit.py) --
+    #: failures per client address and per key prefix within auth_window_s before 429
+    auth_max_failures: int = 10
+    auth_window_s: float = 60.0
+    #: distinct addresses and prefixes tracked at once (the oldest are forgotten first)
+    auth_max_tracked: int = 100_000
+
     def mqtt(self) -> MqttEndpoint:
         return MqttEndpoint(self.mqtt_url)
 

@@ -1,6 +1,6 @@
 """A watchdog that ends a parent's services when the parent dies, however it dies (SIGKILL included).
 
-The parent starts `python -m infrawatch.watchdog [PGDATA]` with a pipe on its standard input and writes the
+The parent starts `python -m core.watchdog [PGDATA]` with a pipe on its standard input and writes the
 process-group id of each child it spawns, one a line. When the parent ends, the pipe closes: the watchdog
 then sends SIGTERM to every group it was told about (SIGKILL to those still there after a grace period) and
 stops the embedded PostgreSQL under PGDATA (a daemon no signal of the parent reaches). A parent that stops
@@ -38,7 +38,7 @@ class Watchdog:
     """The parent's side: start the watchdog and tell it about each child."""
 
     def __init__(self, pgdata: Path | None = None) -> None:
-        args = [sys.executable, "-m", "infrawatch.watchdog"] + ([str(pgdata)] if pgdata else [])
+        args = [sys.executable, "-m", "core.watchdog"] + ([str(pgdata)] if pgdata else [])
         # its own session: a Ctrl-C or a kill of the parent's group does not end it before it has cleaned up
         self.proc = subprocess.Popen(args, stdin=subprocess.PIPE, start_new_session=True,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -109,7 +109,7 @@ def run(stream: IO[bytes], pgdata: Path | None, grace_s: float = 10.0) -> None:
     for g in live:
         _signal_group(g, signal.SIGKILL)
     if pgdata is not None and (pgdata / "postmaster.pid").exists():
-        from infrawatch.embedded import stop_embedded_postgres
+        from core.embedded import stop_embedded_postgres
 
         stop_embedded_postgres(pgdata, timeout=30)
 
