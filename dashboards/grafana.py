@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.planzone import plan_tz_name
+
 #: The provisioned datasource every panel and variable uses (see dashboards/provisioning.py).
 DATASOURCE_UID = "infrawatch-pg"
 DATASOURCE_TYPE = "grafana-postgresql-datasource"
@@ -178,7 +180,7 @@ class Board:
             "title": self.title,
             "description": self.description,
             "tags": self.tags,
-            "timezone": "Asia/Shanghai",
+            "timezone": plan_tz_name(),  # INFRAWATCH_TIMEZONE when the boards are generated
             "editable": True,
             "graphTooltip": 1,
             "fiscalYearStartMonth": 0,
