@@ -361,13 +361,7 @@ class MqttCollector:
         finally:
             self._flush_acks()
         if result is not None:
-            r, t = result.report, self._totals  # counts only: the rejections themselves are not kept
-            t.received, t.accepted, t.duplicates = (
-                t.received + r.received,
-                t.accepted + r.accepted,
-                t.duplicates + r.duplicates,
-            )
-            t.revised, t.rejected, t.batch_id = t.revised + r.revised, t.rejected + r.rejected, r.batch_id
+            self._totals += result.report.counts()  # counts only: the rejections themselves are not kept
             self._acknowledged += result.acknowledged
         self._log_progress()
         return result
