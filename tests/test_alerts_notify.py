@@ -17,8 +17,8 @@ from alerts.notifiers import deliver_pending
 from alerts.rules import Rule
 from alerts.scheduler import AlertScheduler, SchedulerSettings
 from alerts.store import Channel, list_alerts, list_notifications, upsert_channel, upsert_rule
-from alerts.testing import SmtpSink, WebhookReceiver
 from ingest.pipeline import IngestPipeline
+from tests.notify_support import SmtpSink, WebhookReceiver
 
 SECRET = "SEC0123456789abcdef"  # a DingTalk robot secret looks like this
 
