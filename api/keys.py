@@ -16,6 +16,7 @@ from typing import Literal
 import psycopg
 
 from reference.operators import ADMIN_WRITTEN
+from storage.transactions import owns_transaction
 
 Role = Literal["operator", "viewer", "admin"]
 ROLES: tuple[Role, ...] = ("operator", "viewer", "admin")
@@ -101,6 +102,7 @@ def create_key(
     return key, KeyRecord(*row)
 
 
+@owns_transaction
 def authenticate(conn: psycopg.Connection, key: str, secret: str) -> Principal | None:
     """The caller behind a presented key, or None when it is malformed, unknown or revoked."""
     prefix = split_key(key)
@@ -110,7 +112,6 @@ def authenticate(conn: psycopg.Connection, key: str, secret: str) -> Principal |
         "SELECT id, hash, role, operator, name FROM api_key WHERE prefix = %s AND revoked_at IS NULL", (prefix,)
     ).fetchone()
     if row is None or not hmac.compare_digest(row[1], hash_key(key, secret)):
-        conn.rollback()
         return None
     # Mark use at most once a minute per key, so reads don't turn into a write each.
     conn.execute(
@@ -118,17 +119,16 @@ def authenticate(conn: psycopg.Connection, key: str, secret: str) -> Principal |
         " AND (last_used_at IS NULL OR last_used_at < now() - interval '1 minute')",
         (row[0],),
     )
-    conn.commit()
     return Principal(key_id=int(row[0]), role=row[2], operator=row[3], name=row[4])
 
 
+@owns_transaction
 def list_keys(conn: psycopg.Connection, *, include_revoked: bool = True) -> list[KeyRecord]:
     rows = conn.execute(
         "SELECT id, prefix, role, operator, name, created_at, revoked_at, last_used_at FROM api_key"
         + ("" if include_revoked else " WHERE revoked_at IS NULL")
         + " ORDER BY id"
     ).fetchall()
-    conn.commit()
     return [KeyRecord(*r) for r in rows]
 
 

@@ -12,16 +12,17 @@ from typing import Any
 import psycopg
 
 from reference.operators import is_valid_operator_id
+from storage.transactions import owns_transaction
 
 
 class OperatorExists(ValueError):
     """The operator id is already registered."""
 
 
+@owns_transaction
 def get_upload_report(conn: psycopg.Connection, upload_id: uuid.UUID) -> tuple[str | None, dict[str, Any]] | None:
     """(operator, report) of a recorded upload, or None when there is no such upload."""
     row = conn.execute("SELECT operator, report FROM upload WHERE id = %s", (upload_id,)).fetchone()
-    conn.commit()
     return (row[0], row[1]) if row else None
 
 
@@ -43,8 +44,8 @@ def register_operator(conn: psycopg.Connection, operator_id: str, name: str, nam
         raise OperatorExists(f"operator {operator_id!r} is already registered")
 
 
+@owns_transaction
 def list_operators(conn: psycopg.Connection) -> list[tuple[str, str, str, bool]]:
     """(id, name, name_zh, builtin) of every registered operator."""
     rows = conn.execute("SELECT id, name, name_zh, builtin FROM operator ORDER BY builtin DESC, id").fetchall()
-    conn.commit()
     return [(r[0], r[1], r[2], r[3]) for r in rows]

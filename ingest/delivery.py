@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import psycopg
 
 from ingest import telemetry
@@ -64,16 +63,21 @@ class PendingMessage:
 
 @dataclass(slots=True)
 class PreparedGroup:
-    """One operator's messages as a frame, validated ahead when its operators were known (`batch`), with
-    what maps each rejection back to its message."""
+    """One operator's messages as one pipeline batch (`prepared`), with what maps each rejection back to its
+    message."""
 
     operator: str | None
-    frame: pd.DataFrame
     upstream: list[Rejection]  # refused before validation ...
     owner: list[PendingMessage]  # ... and the message each belongs to
     item_message: list[PendingMessage]  # per frame item position: its message ...
     item_index: list[int]  # ... and its index within that message
-    batch: PreparedBatch | None = None
+    prepared: PreparedBatch
+
+    @property
+    def batch(self) -> PreparedBatch | None:
+        """The batch validated ahead; None while its validation waits for the database (an operator the
+        pipeline's cache did not know yet)."""
+        return self.prepared if self.prepared.validated else None
 
 
 @dataclass(slots=True)
@@ -180,9 +184,7 @@ class Delivery:
                     group_report = BatchReport()
                     group_held: list[PendingMessage] = []
                     self._store_group(conn, operator, group, group_report, group_held, ready.get(id(group[0])))
-                    batch_id = group_report.batch_id
-                    total.add(group_report)
-                    total.batch_id = batch_id
+                    total += group_report
                     held.extend(group_held)
                     todo.pop(0)
             except TRANSIENT_ERRORS as exc:
@@ -241,7 +243,7 @@ class Delivery:
     ) -> None:
         """One operator's messages as one batch; a batch that fails for a non-database reason is split."""
         try:
-            self._store_prepared(conn, prepared or self._prepare_group(operator, group), total)
+            self._store(conn, prepared or self._prepare_group(operator, group), total)
             return
         except TRANSIENT_ERRORS:
             raise
@@ -316,8 +318,8 @@ class Delivery:
             held.append(message)
 
     def _prepare_group(self, operator: str | None, group: list[PendingMessage]) -> PreparedGroup:
-        """Build one frame from the group's items (locations say topic and index); validate it too when the
-        operators it names are already known. No database."""
+        """Build one frame from the group's items (locations say topic and index) and prepare it as one
+        pipeline batch. No database."""
         upstream: list[Rejection] = []  # refused before validation, with the message each belongs to
         owner: list[PendingMessage] = []
         flat: list[Any] = []  # items as validated (with the channel's metric filled in)
@@ -373,27 +375,18 @@ class Delivery:
             origin_arr = np.array(item_origin, dtype=object)[g_arr]
             index_arr = np.array(item_index, dtype=np.int64)[g_arr].astype(str).astype(object)
             frame["location"] = origin_arr + " index " + index_arr
-        prepared = PreparedGroup(operator, frame, upstream, owner, item_message, item_index)
-        known = self.pipeline.cached_operators()
-        if not len(frame) or all(op in known for op in frame["operator"].unique()):
-            prepared.batch = self.pipeline.prepare(frame, upstream, known_operators=known)
-        return prepared
+        batch = self.pipeline.prepare(frame, upstream, operator=operator)  # validated now if it can be
+        return PreparedGroup(operator, upstream, owner, item_message, item_index, batch)
 
     def _submit(
         self, conn: psycopg.Connection, operator: str | None, group: list[PendingMessage], total: BatchReport
     ) -> None:
-        self._store_prepared(conn, self._prepare_group(operator, group), total)
+        self._store(conn, self._prepare_group(operator, group), total)
 
-    def _store_prepared(self, conn: psycopg.Connection, prepared: PreparedGroup, total: BatchReport) -> None:
+    def _store(self, conn: psycopg.Connection, prepared: PreparedGroup, total: BatchReport) -> None:
         """Commit one prepared group; its rejections go back to the messages they came from."""
         started = time.perf_counter()
-        batch = prepared.batch
-        if batch is None:  # an operator the cache did not know yet: validate now, reloading operators
-            report = self.pipeline.submit_frame(
-                conn, prepared.frame, prepared.upstream, source=self.source, operator=prepared.operator
-            )
-        else:
-            report = self.pipeline.store_prepared(conn, batch, source=self.source, operator=prepared.operator)
+        report = self.pipeline.store(conn, prepared.prepared, source=self.source)
         telemetry.record_batch(report, self.source, time.perf_counter() - started)
         upstream = len(prepared.upstream)
         for r, m in zip(report.rejections[:upstream], prepared.owner, strict=True):
@@ -402,8 +395,7 @@ class Delivery:
             g = int(r.index or 0)
             r.index = prepared.item_index[g]
             prepared.item_message[g].rejections.append(r)
-        total.batch_id = report.batch_id
-        total.add(report)
+        total += report
 
 
 def _groups(messages: list[PendingMessage]) -> list[tuple[str | None, list[PendingMessage]]]:

@@ -1,9 +1,10 @@
-"""The one ingest pipeline every collector uses: validate, COPY into staging, merge by identity, record.
+"""The one ingest door every collector uses: `prepare` (validate, no database) then `store` (COPY, merge by
+identity, quarantine, record — one transaction).
 
 Identity is (metric, region, operator, entity, ts). The same identity and value again is a duplicate
 (counted, stored once); another value is a revision (newest wins, the earlier value goes to
 observation_history). Valid rows, quarantined rejections and the batch record commit in one
-transaction, so a caller that acknowledges after `submit` returns never loses or half-stores input.
+transaction, so a caller that acknowledges after `store` returns never loses or half-stores input.
 """
 
 from __future__ import annotations
@@ -155,13 +156,20 @@ def stage_rows(valid: pd.DataFrame) -> StagedRows:
 
 @dataclass(slots=True)
 class PreparedBatch:
-    """A validated batch ready to store: normalised valid rows, rejections, how many inputs it had, and the
-    rows staged for the database."""
+    """A batch on its way from `prepare` to `store`: the operator it is recorded under, how many inputs it
+    had and the rejections found so far; then either the valid rows staged for the database (`staged`,
+    None when there are none) or, while an operator it names is not known yet, the raw `frame` whose validation `store` finishes."""
 
-    valid: pd.DataFrame
-    rejections: list[Rejection]
+    operator: str | None
     received: int
+    rejections: list[Rejection]
+    ts_rule: TimestampRule = JSON_TS
+    frame: pd.DataFrame | None = None  # raw, waiting for validation (None once validated)
     staged: StagedRows | None = None
+
+    @property
+    def validated(self) -> bool:
+        return self.frame is None
 
 
 def now_us() -> int:
@@ -169,7 +177,8 @@ def now_us() -> int:
 
 
 class IngestPipeline:
-    """Stateful only in caches (known operators, partitions made); safe to share within one process."""
+    """The one door: `prepare` (no database; may run on another thread) then `store` (one transaction).
+    Stateful only in caches (known operators, partitions made); safe to share within one process."""
 
     def __init__(self, future_tolerance_s: int | None = None) -> None:
         self.future_tolerance_s = (
@@ -180,7 +189,49 @@ class IngestPipeline:
         self._months: set[int] = set()
         self._direct = True  # try the direct COPY first; off after a batch whose identities existed
 
-    # -- entry points ---------------------------------------------------------------------------
+    # -- the door -------------------------------------------------------------------------------
+
+    def prepare(
+        self,
+        data: pd.DataFrame | Iterable[Any],
+        rejections: list[Rejection] | None = None,
+        *,
+        operator: str | None,
+        metric: str | None = None,
+        operator_may_vary: bool = False,
+        ts_rule: TimestampRule = JSON_TS,
+    ) -> PreparedBatch:
+        """Everything before the database: decoded JSON items (or a raw frame, see ingest.validate, with the
+        `rejections` found upstream) → a `PreparedBatch` for `store`.
+
+        `operator` is the trusted sender (topic, key or --operator; None: the rows name their own), which
+        items must agree with unless `operator_may_vary`, and which the batch is recorded under. `metric`
+        is the channel's metric for items that name none. Validation happens here when every operator the
+        rows name is known from the cache, else lazily in `store`, which can look operators up."""
+        if isinstance(data, pd.DataFrame):
+            frame, upstream = data, list(rejections or [])
+        else:
+            frame, found = frame_from_items(
+                data, operator=operator or "", metric=metric, operator_may_vary=operator_may_vary
+            )
+            upstream = [*(rejections or []), *found]
+        batch = PreparedBatch(operator, len(frame) + len(upstream), upstream, ts_rule, frame=frame)
+        known = self._operators
+        if not len(frame) or all(op in known for op in frame["operator"].unique()):
+            self._validate(batch, known)
+        return batch
+
+    def store(
+        self, conn: psycopg.Connection, batch: PreparedBatch, *, source: str, upload_id: str | None = None
+    ) -> BatchReport:
+        """Validate what `prepare` could not, then write valid rows, rejections and the batch record in one
+        transaction (its own; a savepoint inside a caller's); returns the committed batch's report.
+        A batch whose write failed can be stored again: it is validated once."""
+        if not batch.validated:
+            assert batch.frame is not None
+            wanted = batch.frame["operator"].unique() if len(batch.frame) else ()
+            self._validate(batch, self.known_operators(conn, wanted))
+        return self._write(conn, batch, source=source, upload_id=upload_id)
 
     def submit_items(
         self,
@@ -191,106 +242,35 @@ class IngestPipeline:
         operator: str,
         metric: str | None = None,
         operator_may_vary: bool = False,
-        upload_id: str | None = None,
     ) -> BatchReport:
-        """Decoded JSON items from one sender → stored and quarantined in one transaction."""
-        frame, rejections = frame_from_items(
-            items, operator=operator, metric=metric, operator_may_vary=operator_may_vary
-        )
-        return self.submit_frame(conn, frame, rejections, source=source, operator=operator, upload_id=upload_id)
+        """`store(prepare(items))` in one call, for scripts, benchmarks and tests (collectors use the door)."""
+        batch = self.prepare(items, operator=operator, metric=metric, operator_may_vary=operator_may_vary)
+        return self.store(conn, batch, source=source)
 
-    def submit_frame(
-        self,
-        conn: psycopg.Connection,
-        frame: pd.DataFrame,
-        rejections: list[Rejection] | None = None,
-        *,
-        source: str,
-        operator: str | None,
-        ts_rule: TimestampRule = JSON_TS,
-        upload_id: str | None = None,
-    ) -> BatchReport:
-        """A raw frame (see ingest.validate) plus rejections found upstream → one committed batch."""
-        known = self.known_operators(conn, frame["operator"].unique() if len(frame) else ())
+    def _validate(self, batch: PreparedBatch, known: set[str]) -> None:
+        """Validate the batch's raw frame against `known` operators and stage the valid rows; the raw frame
+        (every input's text) is let go."""
+        assert batch.frame is not None
         valid, found = validate_frame(
-            frame, known_operators=known, now_us=now_us(), ts_rule=ts_rule, future_tolerance_s=self.future_tolerance_s
-        )
-        all_rejections = list(rejections or []) + found
-        return self.store(
-            conn,
-            valid,
-            all_rejections,
-            source=source,
-            operator=operator,
-            upload_id=upload_id,
-            received=len(frame) + len(rejections or []),
-        )
-
-    def prepare(
-        self,
-        frame: pd.DataFrame,
-        rejections: list[Rejection] | None,
-        *,
-        known_operators: set[str],
-        ts_rule: TimestampRule = JSON_TS,
-    ) -> PreparedBatch:
-        """Validation only, no database: for a thread that prepares the next batch while one is stored.
-        The caller checks that the frame's operators are all in `known_operators` (else use submit_frame)."""
-        valid, found = validate_frame(
-            frame,
-            known_operators=known_operators,
+            batch.frame,
+            known_operators=known,
             now_us=now_us(),
-            ts_rule=ts_rule,
+            ts_rule=batch.ts_rule,
             future_tolerance_s=self.future_tolerance_s,
         )
-        received = len(frame) + len(rejections or [])
-        return PreparedBatch(valid, list(rejections or []) + found, received, stage_rows(valid) if len(valid) else None)
-
-    def store_prepared(
-        self,
-        conn: psycopg.Connection,
-        batch: PreparedBatch,
-        *,
-        source: str,
-        operator: str | None,
-        upload_id: str | None = None,
-    ) -> BatchReport:
-        """`store` for a batch from `prepare`: only the database work is left."""
-        return self.store(
-            conn,
-            batch.valid,
-            batch.rejections,
-            source=source,
-            operator=operator,
-            upload_id=upload_id,
-            received=batch.received,
-            staged=batch.staged,
-        )
+        batch.rejections.extend(found)
+        batch.staged = stage_rows(valid) if len(valid) else None
+        batch.frame = None
 
     # -- the write ------------------------------------------------------------------------------
 
-    def store(
-        self,
-        conn: psycopg.Connection,
-        valid: pd.DataFrame,
-        rejections: list[Rejection],
-        *,
-        source: str,
-        operator: str | None,
-        upload_id: str | None = None,
-        received: int | None = None,
-        staged: StagedRows | None = None,
+    def _write(
+        self, conn: psycopg.Connection, batch: PreparedBatch, *, source: str, upload_id: str | None
     ) -> BatchReport:
-        """Write valid rows and rejections in one transaction; returns the committed batch's report.
-        `staged` is `stage_rows(valid)` when the caller made it ahead."""
+        """Write a validated batch in one transaction."""
+        operator, rejections, staged = batch.operator, batch.rejections, batch.staged
         started = time.perf_counter()
-        report = BatchReport(
-            received=len(valid) + len(rejections) if received is None else received,
-            rejected=len(rejections),
-            rejections=rejections,
-        )
-        if len(valid) and staged is None:
-            staged = stage_rows(valid)
+        report = BatchReport(received=batch.received, rejected=len(rejections), rejections=list(rejections))
         if staged is not None:
             self._ensure_partitions(conn, staged.months)
         with conn.transaction():
@@ -394,14 +374,9 @@ class IngestPipeline:
         """Registered operators; reloaded when one is asked for that the cache lacks (at most every 2 s)."""
         missing = any(op not in self._operators for op in wanted)
         if not self._operators or (missing and time.monotonic() - self._operators_loaded_at > 2.0):
-            self._operators = {r[0] for r in conn.execute("SELECT id FROM operator")}
+            with conn.transaction():  # ours when the connection was idle; a savepoint in a caller's
+                self._operators = {r[0] for r in conn.execute("SELECT id FROM operator")}
             self._operators_loaded_at = time.monotonic()
-            if conn.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS:
-                conn.commit()
-        return self._operators
-
-    def cached_operators(self) -> set[str]:
-        """The registered operators as last loaded (empty before the first load); no database."""
         return self._operators
 
     def _ensure_partitions(self, conn: psycopg.Connection, months: list[int]) -> None:

@@ -1,8 +1,9 @@
-"""What the pipeline says back: rejections and the per-batch report."""
+"""What the pipeline says back: rejections and the per-batch report (and the one place reports are summed)."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from ingest.text import RAW_KEEP_CHARS, storable
@@ -35,6 +36,8 @@ class Rejection:
 
 @dataclass(slots=True)
 class BatchReport:
+    """One committed batch's counts and rejections, or a sum of several (`+`, `+=`, `BatchReport.sum`)."""
+
     batch_id: int | None = None
     received: int = 0
     accepted: int = 0
@@ -43,13 +46,33 @@ class BatchReport:
     rejected: int = 0
     rejections: list[Rejection] = field(default_factory=list)
 
-    def add(self, other: BatchReport) -> None:
+    def __iadd__(self, other: BatchReport) -> BatchReport:
+        """The one place reports are summed: counts add up, rejections are appended in order, and the sum's
+        `batch_id` is the last added report's."""
+        self.batch_id = other.batch_id
         self.received += other.received
         self.accepted += other.accepted
         self.duplicates += other.duplicates
         self.revised += other.revised
         self.rejected += other.rejected
         self.rejections.extend(other.rejections)
+        return self
+
+    def __add__(self, other: BatchReport) -> BatchReport:
+        total = replace(self, rejections=list(self.rejections))
+        total += other
+        return total
+
+    @classmethod
+    def sum(cls, reports: Iterable[BatchReport]) -> BatchReport:
+        total = cls()
+        for report in reports:
+            total += report
+        return total
+
+    def counts(self) -> BatchReport:
+        """The same report without its rejections, for running totals that must not keep every one."""
+        return replace(self, rejections=[])
 
     @property
     def stored(self) -> int:

@@ -38,30 +38,30 @@ def _observation_parts(conn: psycopg.Connection) -> list[str]:
 
 def analyze_changed(conn: psycopg.Connection, tables: tuple[str, ...] | list[str]) -> list[str]:
     """ANALYZE those of `tables` (and, when `observation` is named, its partitions) that `needs_analyze`;
-    returns their names. Commits: statistics of this session's own writes are flushed first."""
-    conn.commit()
+    returns their names. Call it once the writes are committed (their statistics are flushed first); each
+    step is its own transaction, or a savepoint inside a caller's (which is never committed here)."""
     try:
-        conn.execute("SELECT pg_stat_force_next_flush()")  # PostgreSQL 15+: this session's counts, now
+        with conn.transaction():
+            conn.execute("SELECT pg_stat_force_next_flush()")  # PostgreSQL 15+: this session's counts, now
     except psycopg.errors.UndefinedFunction:
-        conn.rollback()
-    conn.commit()
+        pass
     names = [t for t in tables if t != "observation"]
-    if "observation" in tables:
-        names += _observation_parts(conn)
-    rows = conn.execute(
-        "SELECT s.relname, s.n_mod_since_analyze, s.n_live_tup,"
-        " (s.last_analyze IS NOT NULL OR s.last_autoanalyze IS NOT NULL), c.relkind"
-        " FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid"
-        " WHERE s.schemaname = current_schema() AND s.relname = ANY(%s)",
-        (names,),
-    ).fetchall()
-    conn.commit()
+    with conn.transaction():
+        if "observation" in tables:
+            names += _observation_parts(conn)
+        rows = conn.execute(
+            "SELECT s.relname, s.n_mod_since_analyze, s.n_live_tup,"
+            " (s.last_analyze IS NOT NULL OR s.last_autoanalyze IS NOT NULL), c.relkind"
+            " FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid"
+            " WHERE s.schemaname = current_schema() AND s.relname = ANY(%s)",
+            (names,),
+        ).fetchall()
     done = []
     for name, changed, live, before, kind in rows:
         if kind == "p" or not needs_analyze(int(changed or 0), int(live or 0), bool(before)):
             continue
-        conn.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(name)))
-        conn.commit()
+        with conn.transaction():
+            conn.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(name)))
         done.append(name)
     if done:
         log.info("tables analysed", extra={"event": "storage.analyzed", "tables": done})

@@ -15,9 +15,9 @@ from alerts.grouping import group_key, message_due
 from alerts.notifiers import deliver_pending, text_of, title_of
 from alerts.rules import Rule
 from alerts.store import Channel, list_alerts, upsert_channel, upsert_rule
-from alerts.testing import WebhookReceiver
 from ingest.pipeline import IngestPipeline
 from metrics import PLAN_TZ, Target, upsert_target
+from tests.notify_support import WebhookReceiver
 
 DAY = timedelta(days=1)
 MIN = timedelta(minutes=1)

@@ -16,10 +16,10 @@ from alerts.engine import evaluate
 from alerts.notifiers import deliver_pending
 from alerts.rules import Rule
 from alerts.store import Channel, list_alerts, list_notifications, upsert_channel, upsert_rule
-from alerts.testing import SmtpSink, WebhookReceiver
 from core.settings import Settings
 from infrawatch.scheduler import Scheduler
 from ingest.pipeline import IngestPipeline
+from tests.notify_support import SmtpSink, WebhookReceiver
 
 SECRET = "SEC0123456789abcdef"  # a DingTalk robot secret looks like this
 

@@ -15,13 +15,13 @@ import pytest
 from alerts.engine import evaluate
 from alerts.notifiers import deliver_pending
 from alerts.store import Channel, list_alerts, sync_rules_file, upsert_channel
-from alerts.testing import SmtpSink, WebhookReceiver
 from collectors.csvfile import load_csv
 from metrics import evaluate_targets, load_targets
 from simulators.generate import scenario_window
 from simulators.run import backfill
 from simulators.scenario import load_scenario
 from simulators.sinks.csvfile import CsvSink
+from tests.notify_support import SmtpSink, WebhookReceiver
 from tests.test_simulators_integration import TEST_VARIANT
 
 

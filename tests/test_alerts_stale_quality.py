@@ -13,9 +13,9 @@ from alerts.engine import evaluate
 from alerts.notifiers import deliver_pending
 from alerts.rules import Rule, read_rules_file
 from alerts.store import Channel, list_alerts, upsert_channel, upsert_rule
-from alerts.testing import WebhookReceiver
 from ingest.pipeline import IngestPipeline
 from reference.regions import CITIES
+from tests.notify_support import WebhookReceiver
 
 DAY = timedelta(days=1)
 

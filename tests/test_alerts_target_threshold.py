@@ -13,9 +13,9 @@ from alerts.engine import evaluate
 from alerts.notifiers import deliver_pending
 from alerts.rules import Rule, read_rules_file
 from alerts.store import Channel, list_alerts, upsert_channel, upsert_rule
-from alerts.testing import SmtpSink, WebhookReceiver
 from ingest.pipeline import IngestPipeline
 from metrics import PLAN_TZ, Target, evaluate_targets, upsert_target
+from tests.notify_support import SmtpSink, WebhookReceiver
 
 
 @pytest.fixture

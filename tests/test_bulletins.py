@@ -24,7 +24,6 @@ from fastapi.testclient import TestClient
 from openpyxl import load_workbook
 
 from alerts.store import Channel, upsert_channel
-from alerts.testing import SmtpSink, WebhookReceiver
 from api.app import create_app
 from bulletins import build_bulletin, parse_period, render_files
 from bulletins.labels import fmt
@@ -42,6 +41,7 @@ from simulators.scenario import load_scenario
 from simulators.sinks.csvfile import CsvSink
 from tests.api_support import make_keys
 from tests.conftest import with_dbname
+from tests.notify_support import SmtpSink, WebhookReceiver
 
 ROOT = Path(__file__).resolve().parents[1]
 #: jiangxi-2023 as the integration test loads it: monthly statistics as shipped, traffic and base-station

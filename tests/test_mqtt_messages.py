@@ -11,9 +11,10 @@ import time
 
 import pytest
 
-from collectors.mqtt.collector import IntakeQueue, next_batch, topic_text
+from collectors.mqtt.intake import IntakeQueue, next_batch
 from collectors.mqtt.messages import MAX_PAYLOAD_BYTES, reject_reports, subscription, to_pending
 from collectors.mqtt.passwd import mosquitto_hash, set_password, verify
+from collectors.mqtt.wire import topic_text
 from ingest.ahead import read_ahead
 from ingest.delivery import PendingMessage
 from ingest.report import Rejection

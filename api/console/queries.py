@@ -29,6 +29,7 @@ from metrics.indicators import input_metrics, is_increase, is_volume_ratio
 from metrics.timeutil import Interval, end_of_day, next_bucket, start_of_day
 from reference.catalogue import METRICS
 from reference.regions import PROVINCE
+from storage.transactions import owns_transaction
 
 MAX_REJECTIONS = 200
 ALERTS_PER_PAGE = 25
@@ -188,6 +189,7 @@ class AlertsView:
     operators: list[str]
 
 
+@owns_transaction
 def alerts_view(
     conn: psycopg.Connection,
     operator: str | None,
@@ -208,7 +210,6 @@ def alerts_view(
     ops = [
         o for (o,) in conn.execute("SELECT DISTINCT scope->>'operator' FROM alert WHERE scope ? 'operator' ORDER BY 1")
     ]
-    conn.commit()
     if operator is not None:
         ops = [operator]
     return AlertsView(
@@ -233,6 +234,7 @@ def feeds_view(conn: psycopg.Connection, operator: str | None) -> tuple[FeedGrid
     return freshness_grid(feeds), stale
 
 
+@owns_transaction
 def recent_rejections(conn: psycopg.Connection, operator: str | None, limit: int = MAX_REJECTIONS) -> list[Rejection]:
     """The newest quarantined inputs, of one operator (None = every operator), newest first."""
     rows = conn.execute(
@@ -241,5 +243,4 @@ def recent_rejections(conn: psycopg.Connection, operator: str | None, limit: int
         " ORDER BY received_at DESC, id DESC LIMIT %(limit)s",
         {"op": operator, "limit": limit},
     ).fetchall()
-    conn.commit()
     return [Rejection(*r) for r in rows]

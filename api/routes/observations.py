@@ -40,12 +40,10 @@ def post_observations(
     if not is_admin and principal.operator in ADMIN_WRITTEN:
         raise ApiError(403, f"only admin keys write operator {principal.operator!r}")
     started = time.perf_counter()
-    report = request.app.state.pipeline.submit_items(
-        conn,
-        body.observations,
-        source=f"http:{principal.label}",
-        operator=ADMIN_OPERATOR if is_admin else principal.operator,
-        operator_may_vary=is_admin,
+    pipeline = request.app.state.pipeline
+    batch = pipeline.prepare(
+        body.observations, operator=ADMIN_OPERATOR if is_admin else principal.operator, operator_may_vary=is_admin
     )
+    report = pipeline.store(conn, batch, source=f"http:{principal.label}")
     record_ingest(report, started)
     return ObservationsReport.of(report)

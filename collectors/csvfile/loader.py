@@ -8,14 +8,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import psycopg
 from psycopg.types.json import Jsonb
 
 from collectors.csvfile.reader import detect_layout, iter_raw_frames, read_header, scan_file
 from ingest.ahead import read_ahead
 from ingest.pipeline import IngestPipeline, PreparedBatch
-from ingest.report import Rejection
+from ingest.report import BatchReport, Rejection
 from ingest.validate import TimestampRule
 from storage.analyze import LOAD_TABLES, analyze_changed
 
@@ -87,19 +86,21 @@ def load_csv(
         ignored_columns=layout.ignored_columns,
         operator=operator,
     )
-    previous = conn.execute(
-        "SELECT id FROM upload WHERE sha256 = %s AND operator IS NOT DISTINCT FROM %s ORDER BY created_at DESC LIMIT 1",
-        (scan.sha256, operator),
-    ).fetchone()
-    conn.commit()
+    with conn.transaction():  # ours when the connection was idle; never a commit of the caller's
+        previous = conn.execute(
+            "SELECT id FROM upload WHERE sha256 = %s AND operator IS NOT DISTINCT FROM %s"
+            " ORDER BY created_at DESC LIMIT 1",
+            (scan.sha256, operator),
+        ).fetchone()
     if previous:
         report.same_as = str(previous[0])
     rule = TimestampRule(strict=False, timezone=timezone)
     src = source or f"csv:{name}"
-    known = set(pipeline.known_operators(conn))
+    pipeline.known_operators(conn)  # loaded now, so the read-ahead thread can validate
 
-    def prepared() -> Iterator[tuple[pd.DataFrame | None, list[Rejection], int, PreparedBatch | None]]:
-        """Read and validate chunks in the read-ahead thread while the previous one is being stored."""
+    def prepared() -> Iterator[tuple[PreparedBatch, int]]:
+        """Read and prepare chunks in the read-ahead thread while the previous one is being stored (a chunk
+        validated here no longer holds its raw frame, with every line's text)."""
         for frame, rejections, rows in iter_raw_frames(
             path,
             scan,
@@ -109,31 +110,26 @@ def load_csv(
             chunk_rows=chunk_rows,
             on_progress=on_progress,
         ):
-            if len(frame) and not set(frame["operator"].unique()) <= known:
-                yield frame, rejections, rows, None  # an operator the cache lacks: submit_frame looks it up
-            else:  # the raw frame (with every line's text) is dropped here: only the validated rows wait
-                ready = pipeline.prepare(frame, rejections, known_operators=known, ts_rule=rule)
-                del frame
-                yield None, [], rows, ready
+            batch = pipeline.prepare(frame, rejections, operator=operator, ts_rule=rule)
+            del frame
+            yield batch, rows
 
-    for frame, rejections, rows, ready in read_ahead(prepared(), name="csv-read-ahead"):
+    totals = BatchReport()
+    for ready, rows in read_ahead(prepared(), name="csv-read-ahead"):
         report.rows += rows
-        if ready is None:
-            assert frame is not None
-            batch = pipeline.submit_frame(
-                conn, frame, rejections, source=src, operator=operator, ts_rule=rule, upload_id=report.id
-            )
-        else:
-            batch = pipeline.store_prepared(conn, ready, source=src, operator=operator, upload_id=report.id)
-        report.accepted += batch.accepted
-        report.duplicates += batch.duplicates
-        report.revised += batch.revised
-        report.rejected += batch.rejected
+        batch = pipeline.store(conn, ready, source=src, upload_id=report.id)
+        totals += batch.counts()
         for r in sorted(batch.rejections, key=lambda r: r.line or 0):
             if len(report.errors) < MAX_ERRORS_IN_REPORT:
                 report.errors.append(_error_entry(r, layout.format == "wide"))
             else:
                 report.errors_not_listed += 1
+    report.accepted, report.duplicates, report.revised, report.rejected = (
+        totals.accepted,
+        totals.duplicates,
+        totals.revised,
+        totals.rejected,
+    )
     with conn.transaction():
         conn.execute(
             "INSERT INTO upload (id, operator, filename, sha256, report) VALUES (%s, %s, %s, %s, %s)",

@@ -34,7 +34,8 @@ def ingest_mqtt(
     ] = 40000,
 ) -> None:
     """Store observations published on infra/v1/{operator}/{metric}; acknowledge each message after commit."""
-    from collectors.mqtt.collector import CollectorConfig, MqttCollector
+    from collectors.mqtt.collector import MqttCollector
+    from collectors.mqtt.config import CollectorConfig
     from core.settings import get_settings
     from storage import database_url
 
