@@ -19,7 +19,7 @@ from matplotlib.ticker import FuncFormatter
 
 from bulletins.content import TargetSection
 from bulletins.fonts import NoCjkFont, find_cjk_font
-from bulletins.labels import UNIT_ZH, indicator_zh
+from bulletins.labels import indicator_zh, unit_zh
 from metrics.timeutil import PLAN_TZ, end_of_day, start_of_day
 
 WIDTH_IN, HEIGHT_IN, DPI = 6.4, 2.6, 150
@@ -104,7 +104,7 @@ def _draw(section: TargetSection, pts: list[tuple[datetime, float]]) -> bytes:
         ax.set_xlim(float(mdates.date2num(t0)), float(mdates.date2num(t1)))
         ax.grid(True, linewidth=0.3, alpha=0.6)
         ax.tick_params(labelsize=7)
-        unit = UNIT_ZH.get(p.unit, p.unit)
+        unit = unit_zh(p.indicator)
         ax.set_title(f"{indicator_zh(p.indicator)}" + (f"（{unit}）" if unit else ""))
         ax.legend(fontsize=7, loc="best", frameon=False, ncol=3)
         fig.autofmt_xdate(rotation=0, ha="center")

@@ -4,11 +4,11 @@ Chinese and rendered alike to Word and PDF."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 
 from bulletins.charts import target_chart
 from bulletins.content import Bulletin
-from bulletins.labels import UNIT_ZH, fmt, fmt_share, indicator_zh, operator_zh
+from bulletins.labels import fmt, fmt_share, indicator_zh, operator_zh, quotes_zh, source_zh, title_zh, unit_zh
 from bulletins.ranking import STATUS_ZH, summary_sentence
 from bulletins.reconciliation import NO_GAPS_ZH
 from metrics.timeutil import PLAN_TZ
@@ -44,9 +44,12 @@ def _when(dt: datetime) -> str:
     return f"{local.year}年{local.month}月{local.day}日" + (f"{local.hour}时" if local.hour else "")
 
 
-def _as_of_zh(b: Bulletin) -> str:
-    d = b.period.end
+def _date_zh(d: date) -> str:
     return f"{d.year}年{d.month}月{d.day}日"
+
+
+def _as_of_zh(b: Bulletin) -> str:
+    return _date_zh(b.period.end)
 
 
 def blocks(b: Bulletin, *, charts: bool = True) -> list[Block]:
@@ -85,12 +88,12 @@ def blocks(b: Bulletin, *, charts: bool = True) -> list[Block]:
     out.append(Block("h1", f"{next(n)}、各项目标进展"))
     for i, s in enumerate(b.targets, 1):
         p = s.progress
-        unit = UNIT_ZH.get(p.unit, p.unit)
-        out.append(Block("h2", f"（{i}）{s.target.title.split(' (')[0]}　【{STATUS_ZH[p.status]}】"))
+        unit = unit_zh(p.indicator)
+        out.append(Block("h2", f"（{i}）{quotes_zh(title_zh(s.target.title, p.target_id))}　【{STATUS_ZH[p.status]}】"))
         facts = [
-            f"目标编号：{p.target_id}；依据：{(p.source or '—').replace(', ', '，').replace(' ', '')}；指标：{indicator_zh(p.indicator)}"
+            f"目标编号：{p.target_id}；依据：{source_zh(p.source)}；指标：{indicator_zh(p.indicator)}"
             + (f"（{unit}）" if unit else "")
-            + f"；期限：{p.start}至{p.deadline}。",
+            + f"；期限：{_date_zh(p.start)}至{_date_zh(p.deadline)}。",
         ]
         if p.status == "no_data":
             facts.append("本期末该目标范围内暂无上报数据，无法评估进度。")
@@ -132,7 +135,7 @@ def blocks(b: Bulletin, *, charts: bool = True) -> list[Block]:
     if b.growth:
         out.append(Block("p", "按本期增长排序（水平类指标为本期增量，占比类指标为较上期变化）："))
         for g in b.growth:
-            unit = UNIT_ZH.get(g.unit, g.unit)
+            unit = unit_zh(g.indicator)
             who = "设区市" if g.by == "city" else "运营商"
             out.append(Block("note", f"{indicator_zh(g.indicator)}（{who}，{g.measure}）"))
             out.append(

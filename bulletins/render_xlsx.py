@@ -10,7 +10,7 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.worksheet.worksheet import Worksheet
 
 from bulletins.content import Bulletin
-from bulletins.labels import indicator_zh, operator_zh, region_zh
+from bulletins.labels import indicator_zh, operator_zh, region_zh, unit_zh
 from bulletins.ranking import STATUS_ZH
 from bulletins.reconciliation import NO_GAPS_ZH
 from metrics.timeutil import PLAN_TZ
@@ -67,7 +67,7 @@ def render_xlsx(b: Bulletin) -> bytes:
                 s.progress.projected,
                 s.progress.comparator,
                 s.progress.goal,
-                s.progress.unit,
+                unit_zh(s.progress.indicator) or s.progress.unit,
                 s.coverage,
                 _naive(s.data_as_of),
                 str(s.progress.deadline),
