@@ -229,7 +229,7 @@ def build_bulletin(
     for ind, lower in ranked_indicators(with_data):
         growth += _growth(conn, ind, region, period, lower)
     growth = [g for g in growth if any(r.change is not None for r in g.rows)]
-    recon = reconciliation_gaps(conn, sorted({t.indicator for t in targets}), region, as_of)
+    recon = reconciliation_gaps(conn, sorted({t.indicator for t in targets}), region, period.label)
     bulletin = Bulletin(
         period=period,
         region=region,

@@ -10,7 +10,7 @@ from bulletins.charts import target_chart
 from bulletins.content import Bulletin
 from bulletins.labels import fmt, fmt_share, indicator_zh, operator_zh, quotes_zh, source_zh, title_zh, unit_zh
 from bulletins.ranking import STATUS_ZH, summary_sentence
-from bulletins.reconciliation import NO_GAPS_ZH
+from bulletins.reconciliation import AXIS_ZH, NO_GAPS_ZH, ReconciliationGap
 from metrics.timeutil import PLAN_TZ
 
 ISSUER = "江西省通信管理局"
@@ -50,6 +50,11 @@ def _date_zh(d: date) -> str:
 
 def _as_of_zh(b: Bulletin) -> str:
     return _date_zh(b.period.end)
+
+
+def _reconciled_zh(g: ReconciliationGap) -> str:
+    """What the figures of a gap are: the metric's level at the period end, or its volume or increase."""
+    return indicator_zh(g.metric) + ("" if g.basis_zh == "期末值" else f"（{g.basis_zh}）")
 
 
 def blocks(b: Bulletin, *, charts: bool = True) -> list[Block]:
@@ -213,13 +218,21 @@ def blocks(b: Bulletin, *, charts: bool = True) -> list[Block]:
     if b.reconciliation:
         out.append(
             Block(
+                "p",
+                f"截至期末，共{len(b.reconciliation)}处上报总数（本级地区或全行业上报的数字）与分项之和"
+                "（下级地区或各运营商上报的数字之和）不一致，按差异绝对值从大到小排列：",
+            )
+        )
+        out.append(
+            Block(
                 "table",
-                headers=["指标", "地区", "运营商", "上报总数", "分项之和", "差异", "分项报送"],
+                headers=["指标", "地区", "运营商", "分项", "上报总数", "分项之和", "差异", "分项报送"],
                 rows=[
                     [
-                        indicator_zh(g.indicator),
-                        str(g.region),
-                        operator_zh(g.operator or "all"),
+                        _reconciled_zh(g),
+                        g.region_name,
+                        operator_zh(g.operator),
+                        AXIS_ZH.get(g.axis, g.axis),
                         fmt(g.reported),
                         fmt(g.sum_of_parts),
                         fmt(g.gap),
@@ -227,6 +240,7 @@ def blocks(b: Bulletin, *, charts: bool = True) -> list[Block]:
                     ]
                     for g in b.reconciliation
                 ],
+                widths=[2.4, 1.3, 1.2, 1.7, 1.4, 1.4, 1.1, 1.4],
             )
         )
     else:
