@@ -45,8 +45,10 @@ def _axis_value(v: float, _pos: float, unit: str) -> str:
 
 
 def target_chart(section: TargetSection) -> bytes | None:
-    """PNG of the target's course; None when there is nothing to draw."""
+    """PNG of the target's course; None when there is nothing to draw (a target without data)."""
     p = section.progress
+    if p.status == "no_data":
+        return None
     pts = [(t, v) for t, v in section.series if v is not None]
     if not pts and p.actual is None:
         return None

@@ -16,6 +16,8 @@ from metrics.timeutil import PLAN_TZ
 ISSUER = "江西省通信管理局"
 NUMBER_PLACEHOLDER = "赣通〔    〕    号"
 NO_DATA_ZH = "本期无监测数据：纳入监测的目标在本期末均无可用的上报数据，以下各表从略。"
+NO_TARGETS_ZH = "本期无监测数据：没有规划期覆盖本期的目标，以下各表从略。"
+NO_TARGETS_SECTION_ZH = "本期暂无纳入监测的规划目标。"
 COMPARATOR_ZH = {">=": "≥", ">": "＞", "<=": "≤", "<": "＜"}
 _STATE_ZH = {"late": "迟报", "silent": "断报"}
 _SECTIONS = ("一", "二", "三", "四", "五", "六")
@@ -69,28 +71,33 @@ def blocks(b: Bulletin, *, charts: bool = True) -> list[Block]:
     n = iter(_SECTIONS)
     out.append(Block("h1", f"{next(n)}、总体情况"))
     out.append(Block("p", summary_sentence(b.counts, b.period.title_zh)))
-    if not b.has_data:
+    if not b.targets:
+        out.append(Block("p", NO_TARGETS_ZH))
+    elif not b.has_data:
         out.append(Block("p", NO_DATA_ZH))
-    out.append(
-        Block(
-            "table",
-            headers=["目标", "状态", "期末实际", "序时应达", "趋势预测", "目标值"],
-            rows=[
-                [
-                    s.progress.target_id,
-                    STATUS_ZH[s.progress.status],
-                    fmt(s.progress.actual, s.progress.unit),
-                    fmt(s.progress.expected, s.progress.unit),
-                    fmt(s.progress.projected, s.progress.unit),
-                    f"{_cmp(s.progress.comparator)}{fmt(s.progress.goal, s.progress.unit)}",
-                ]
-                for s in b.targets
-            ],
-            widths=[3.2, 1.4, 1.6, 1.6, 1.6, 1.8],
+    if b.targets:
+        out.append(
+            Block(
+                "table",
+                headers=["目标", "状态", "期末实际", "序时应达", "趋势预测", "目标值"],
+                rows=[
+                    [
+                        s.progress.target_id,
+                        STATUS_ZH[s.progress.status],
+                        fmt(s.progress.actual, s.progress.unit),
+                        fmt(s.progress.expected, s.progress.unit),
+                        fmt(s.progress.projected, s.progress.unit),
+                        f"{_cmp(s.progress.comparator)}{fmt(s.progress.goal, s.progress.unit)}",
+                    ]
+                    for s in b.targets
+                ],
+                widths=[3.2, 1.4, 1.6, 1.6, 1.6, 1.8],
+            )
         )
-    )
 
     out.append(Block("h1", f"{next(n)}、各项目标进展"))
+    if not b.targets:
+        out.append(Block("p", NO_TARGETS_SECTION_ZH))
     for i, s in enumerate(b.targets, 1):
         p = s.progress
         unit = unit_zh(p.indicator)
@@ -113,7 +120,7 @@ def blocks(b: Bulletin, *, charts: bool = True) -> list[Block]:
             if named:
                 facts.append(f"差距主要来自{what}：" + "、".join(named) + "。")
         out.append(Block("p", "".join(facts)))
-        if charts:
+        if charts and p.status != "no_data":  # a target without data gets no chart
             png = target_chart(s)
             if png:
                 out.append(Block("image", image=png))
@@ -135,8 +142,10 @@ def blocks(b: Bulletin, *, charts: bool = True) -> list[Block]:
                 widths=[3.2, 1.2, 0.9, 2.2, 1.5],
             )
         )
-    else:
+    elif b.targets:
         out.append(Block("p", "本期各目标均无可归因的差距。"))
+    else:
+        out.append(Block("p", "本期暂无纳入监测的规划目标，不作排名。"))
     if b.growth:
         out.append(Block("p", "按本期增长排序（水平类指标为本期增量，占比类指标为较上期变化）："))
         for g in b.growth:

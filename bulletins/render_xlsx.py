@@ -74,7 +74,7 @@ def render_xlsx(b: Bulletin) -> bytes:
             ]
             for s in b.targets
         ],
-        "本期无纳入监测的目标",
+        "本期暂无纳入监测的规划目标",
     )
     for by, title in (("city", "地市增长排名"), ("operator", "运营商增长排名")):
         rows: list[list[object]] = []

@@ -1,5 +1,5 @@
-"""The pure parts of bulletins, without I/O: periods and when they are due, status counts and the opening
-sentence, shortfall and growth rankings, late and silent feeds."""
+"""The pure parts of bulletins, without a database: periods and when they are due, status counts and the
+opening sentence, shortfall and growth rankings, late and silent feeds, the targets in force."""
 
 from __future__ import annotations
 
@@ -7,9 +7,12 @@ from datetime import date, datetime, timedelta
 
 import pytest
 
+from bulletins.charts import target_chart
+from bulletins.content import TargetSection, targets_in
 from bulletins.feeds import FeedReport, late_feeds
 from bulletins.periods import due_periods, parse_period
 from bulletins.ranking import rank_growth, rank_shares, status_counts, summary_sentence
+from metrics import Progress, Target
 from metrics.timeutil import PLAN_TZ
 
 
@@ -101,3 +104,75 @@ def test_feeds_are_late_past_their_cadence_and_silent_past_twice_it() -> None:
         ("cucc", "silent", 2, 4.0),
         ("cmcc", "late", 1, 0.5),
     ]
+
+
+# -- targets in force ----------------------------------------------------------------------------------------
+
+
+def _target(tid: str, start: date, deadline: date, region: int = 360000) -> Target:
+    return Target(
+        id=tid,
+        title=tid,
+        indicator="bs5g_total",
+        region=region,
+        comparator=">=",
+        goal=1.0,
+        start=start,
+        deadline=deadline,
+    )
+
+
+def test_targets_in_force_overlap_the_period_in_the_region_or_below() -> None:
+    q3 = (date(2023, 7, 1), date(2023, 9, 30))
+    targets = [
+        _target("ended-2022", date(2022, 1, 1), date(2022, 12, 31)),
+        _target("ends-on-first-day", date(2022, 1, 1), date(2023, 7, 1)),
+        _target("year-2023", date(2023, 1, 1), date(2023, 12, 31)),
+        _target("starts-on-last-day", date(2023, 9, 30), date(2024, 6, 30)),
+        _target("starts-after", date(2023, 10, 1), date(2023, 12, 31)),
+        _target("city-2025", date(2022, 1, 1), date(2025, 12, 31), region=360700),
+        _target("county-2023", date(2023, 1, 1), date(2023, 12, 31), region=360702),
+        _target("other-city", date(2023, 1, 1), date(2023, 12, 31), region=360100),
+        _target("nation", date(2023, 1, 1), date(2023, 12, 31), region=100000),
+        _target("other-province", date(2023, 1, 1), date(2023, 12, 31), region=110000),
+    ]
+    assert [t.id for t in targets_in(targets, 360000, *q3)] == [
+        "ends-on-first-day",
+        "year-2023",
+        "starts-on-last-day",
+        "city-2025",
+        "county-2023",
+        "other-city",
+    ]
+    # a city's bulletin: its own targets and its counties', in force
+    assert [t.id for t in targets_in(targets, 360700, *q3)] == ["city-2025", "county-2023"]
+    assert targets_in(targets, 360000, date(2021, 6, 1), date(2021, 6, 30)) == []
+
+
+def _progress(indicator: str, unit: str, actual: float, goal: float) -> Progress:
+    return Progress(
+        target_id="t",
+        title="t",
+        source="",
+        indicator=indicator,
+        unit=unit,
+        region=360000,
+        operator=None,
+        comparator=">=",
+        goal=goal,
+        baseline=0.0,
+        actual=actual,
+        expected=actual * 1.1,
+        projected=actual * 1.3,
+        gap=goal - actual,
+        status="on_track",
+        as_of=datetime(2023, 9, 30, 23, 59, tzinfo=PLAN_TZ),
+        start=date(2023, 1, 1),
+        deadline=date(2023, 12, 31),
+    )
+
+
+def test_a_target_without_data_gets_no_chart() -> None:
+    p = _progress("bs5g_net_new", "count", 0, 18_000).model_copy(update={"status": "no_data"})
+    section = TargetSection(progress=p, target=_target("t", p.start, p.deadline), coverage=None, data_as_of=None)
+    assert target_chart(section) is None
