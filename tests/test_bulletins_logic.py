@@ -1,13 +1,14 @@
 """The pure parts of bulletins, without a database: periods and when they are due, status counts and the
-opening sentence, shortfall and growth rankings, late and silent feeds, the targets in force."""
+opening sentence, shortfall and growth rankings, late and silent feeds, the targets in force, chart ticks."""
 
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
+import matplotlib.pyplot as plt
 import pytest
 
-from bulletins.charts import target_chart
+from bulletins.charts import _axis_value, _figure, style, target_chart
 from bulletins.content import TargetSection, targets_in
 from bulletins.feeds import FeedReport, late_feeds
 from bulletins.periods import due_periods, parse_period
@@ -106,7 +107,7 @@ def test_feeds_are_late_past_their_cadence_and_silent_past_twice_it() -> None:
     ]
 
 
-# -- targets in force ----------------------------------------------------------------------------------------
+# -- targets in force, chart ticks ----------------------------------------------------------------------------
 
 
 def _target(tid: str, start: date, deadline: date, region: int = 360000) -> Target:
@@ -149,6 +150,29 @@ def test_targets_in_force_overlap_the_period_in_the_region_or_below() -> None:
     assert targets_in(targets, 360000, date(2021, 6, 1), date(2021, 6, 30)) == []
 
 
+@pytest.mark.parametrize(
+    ("value", "unit", "top", "label"),
+    [
+        (14_000, "count", None, "14,000"),
+        (12_500, "count", 17_500, "12,500"),
+        (0, "count", 17_500, "0"),
+        (-2_500, "count", 17_500, "-2,500"),
+        (1.75, "ratio", None, "1.75"),
+        (0.30000000000000004, "ratio", None, "0.3"),
+        (50_000, "count", 150_000, "5万"),
+        (125_000, "count", 150_000, "12.5万"),
+        (2_500_000, "count", 20_000_000, "250万"),
+        (30_000_000, "count", 45_000_000, "3,000万"),
+        (400_000_000, "count", 450_000_000, "4亿"),
+        (1_250_000_000, "count", 1_500_000_000, "12.5亿"),
+        (55.5, "%", None, "55.5%"),
+        (100, "%", None, "100%"),
+    ],
+)
+def test_axis_ticks_are_plain_numbers_in_wan_or_yi(value: float, unit: str, top: float | None, label: str) -> None:
+    assert _axis_value(value, unit, top) == label
+
+
 def _progress(indicator: str, unit: str, actual: float, goal: float) -> Progress:
     return Progress(
         target_id="t",
@@ -170,6 +194,28 @@ def _progress(indicator: str, unit: str, actual: float, goal: float) -> Progress
         start=date(2023, 1, 1),
         deadline=date(2023, 12, 31),
     )
+
+
+@pytest.mark.parametrize(("actual", "goal"), [(11_856, 18_000), (3_466_000, 4_000_000), (4.7e8, 6e8), (0.5, 1.7)])
+def test_chart_ticks_carry_no_scientific_notation_or_offset(actual: float, goal: float) -> None:
+    p = _progress("bs5g_net_new", "count", actual, goal)
+    series: list[tuple[datetime, float]] = [
+        (datetime(2023, m, 1, tzinfo=PLAN_TZ), actual * m / 9) for m in range(1, 10)
+    ]
+    section = TargetSection(progress=p, target=_target("t", p.start, p.deadline), coverage=None, data_as_of=None)
+    section.series = list(series)
+    with style():
+        fig = _figure(section, series)
+    try:
+        fig.canvas.draw()
+        ax = fig.axes[0]
+        labels = [t.get_text() for t in ax.get_yticklabels() if t.get_text()]
+        assert len(labels) >= 3
+        assert not any("e" in lb.lower() for lb in labels), labels
+        assert ax.yaxis.get_offset_text().get_text() == ""
+        assert len({lb[-1] for lb in labels if lb != "0"}) == 1 or all(lb[-1].isdigit() for lb in labels), labels
+    finally:
+        plt.close(fig)
 
 
 def test_a_target_without_data_gets_no_chart() -> None:
