@@ -1,18 +1,26 @@
 """The pure parts of bulletins, without a database: periods and when they are due, status counts and the
-opening sentence, shortfall and growth rankings, late and silent feeds, the targets in force, chart ticks."""
+opening sentence, shortfall and growth rankings, late and silent feeds, the targets in force, chart ticks
+and the PDF's Chinese line breaking (kinsoku)."""
 
 from __future__ import annotations
 
+import re
+import shutil
+import subprocess
 from datetime import date, datetime, timedelta
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import pytest
 
 from bulletins.charts import _axis_value, _figure, style, target_chart
 from bulletins.content import TargetSection, targets_in
+from bulletins.document import Block
 from bulletins.feeds import FeedReport, late_feeds
+from bulletins.fonts import NoCjkFont
 from bulletins.periods import due_periods, parse_period
 from bulletins.ranking import rank_growth, rank_shares, status_counts, summary_sentence
+from bulletins.render_pdf import NO_LINE_END, NO_LINE_START, _page_break_at, kinsoku_lines, render_pdf
 from metrics import Progress, Target
 from metrics.timeutil import PLAN_TZ
 
@@ -107,7 +115,7 @@ def test_feeds_are_late_past_their_cadence_and_silent_past_twice_it() -> None:
     ]
 
 
-# -- targets in force, chart ticks ----------------------------------------------------------------------------
+# -- targets in force, chart ticks, Chinese line breaking ----------------------------------------------------
 
 
 def _target(tid: str, start: date, deadline: date, region: int = 360000) -> Target:
@@ -222,3 +230,76 @@ def test_a_target_without_data_gets_no_chart() -> None:
     p = _progress("bs5g_net_new", "count", 0, 18_000).model_copy(update={"status": "no_data"})
     section = TargetSection(progress=p, target=_target("t", p.start, p.deadline), coverage=None, data_as_of=None)
     assert target_chart(section) is None
+
+
+def _width(text: str) -> float:
+    """Every character one unit wide (CJK or Latin), for the pure tests."""
+    return float(len(text))
+
+
+PARAGRAPH = (
+    "目标编号：jx-2023-5g-new；依据：《江西省数字经济发展提升行动方案》（赣数办〔2023〕1号）一、主要目标（数字基座）；"
+    "指标：5G基站净增数（个）；期限：2023年1月1日至2023年12月31日。期末实际11,856，序时应达13,463，"
+    "按近90天趋势预测期限末为17,028，目标≥18,000。数据覆盖：11/11个设区市；数据截至：2023年9月30日。"
+    "差距主要来自设区市：吉安市（28.4%）、上饶市（15.0%）、南昌市（13.3%）。“打造30个5G+文化旅游应用标杆”！"
+)
+
+
+@pytest.mark.parametrize("width", range(6, 41))
+def test_kinsoku_no_line_starts_with_closing_punctuation(width: int) -> None:
+    lines = kinsoku_lines(PARAGRAPH, width, _width)
+    assert "".join(lines) == PARAGRAPH  # nothing lost (the paragraph has no spaces)
+    for i, line in enumerate(lines):
+        assert line and _width(line) <= width, (width, line)
+        assert line[0] not in NO_LINE_START, (width, i, line)
+        assert line[-1] not in NO_LINE_END, (width, i, line)
+    # Latin runs that fit on a line (with the punctuation glued to them) stay whole: ids, dates, figures
+    if width >= 16:
+        for run in ("jx-2023-5g-new", "11,856", "13,463", "18,000"):
+            assert any(run in line for line in lines), (width, run)
+
+
+def test_kinsoku_examples() -> None:
+    assert kinsoku_lines("其中已完成3项、进度正常6项", 7, _width) == ["其中已完成3", "项、进度正常6", "项"]
+    assert kinsoku_lines("截至期末（2023年）。", 6, _width) == ["截至期末", "（2023", "年）。"]
+    # a glued unit wider than the line is cut where neither piece breaks the rule
+    assert kinsoku_lines("南昌市（13.3%）、", 6, _width) == ["南昌市", "（13.", "3%）、"]
+    # a first-line indent of two characters; spaces at a break are dropped; a run longer than a line is cut
+    assert kinsoku_lines("数值与 infrawatch status 一致。", 10, _width, indent=2) == [
+        "数值与",
+        "infrawatch",
+        "status 一致。",
+    ]
+    assert kinsoku_lines("abcdefghijkl，m", 5, _width) == ["abcde", "fghij", "kl，m"]
+    assert kinsoku_lines("", 5, _width) == [""]
+    assert kinsoku_lines("甲\n乙", 5, _width) == ["甲", "乙"]
+
+
+@pytest.mark.parametrize(
+    ("lines", "room", "at"),
+    [(5, 9, None), (5, 5, None), (5, 3, 3), (5, 4, 3), (3, 2, 0), (2, 1, 0), (1, 0, 0), (6, 5, 4), (4, 0, 0)],
+)
+def test_a_paragraph_never_leaves_one_line_alone_on_a_page(lines: int, room: int, at: int | None) -> None:
+    assert _page_break_at(lines, room) == at
+
+
+def test_pdf_lines_stay_inside_the_margins_and_never_start_with_closing_punctuation(tmp_path: Path) -> None:
+    pdftotext = shutil.which("pdftotext")
+    if pdftotext is None:
+        pytest.skip("pdftotext (poppler-utils) is not installed")
+    try:
+        pdf = render_pdf([Block("h1", "一、总体情况"), *[Block("p", PARAGRAPH * 2)] * 3], "测试")
+    except NoCjkFont:
+        pytest.skip("no CJK font")
+    path = tmp_path / "t.pdf"
+    path.write_bytes(pdf)
+    subprocess.run([pdftotext, "-bbox-layout", str(path), str(tmp_path / "t.html")], check=True)
+    html = (tmp_path / "t.html").read_text(encoding="utf-8")
+    lines = re.findall(r'<line xMin="([\d.]+)" yMin="[\d.]+" xMax="([\d.]+)" yMax="[\d.]+">(.*?)</line>', html, re.S)
+    assert len(lines) > 20
+    mm = 72 / 25.4
+    left, right = 25 * mm, (210 - 22) * mm  # the margins render_pdf sets
+    for x_min, x_max, words in lines:
+        text = "".join(re.findall(r">([^<]*)</word>", words))
+        assert float(x_min) >= left - 0.5 and float(x_max) <= right, (x_min, x_max, text)
+        assert text[0] not in NO_LINE_START, text
