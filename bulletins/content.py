@@ -4,7 +4,7 @@ as of the period end, a monthly series for its chart, rankings, late feeds and r
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import psycopg
 
@@ -17,7 +17,7 @@ from metrics import Progress, Target, breakdown, evaluate_targets, indicator_ser
 from metrics.indicators import fetch_regions, input_metrics, is_increase
 from metrics.timeutil import EPSILON, now, start_of_day
 from reference.catalogue import INDICATORS, Kind
-from reference.regions import PROVINCE, REGIONS, cities_of
+from reference.regions import PROVINCE, REGIONS, cities_of, subtree
 
 
 class UnknownRegion(ValueError):
@@ -87,11 +87,11 @@ def check_region(region: int) -> None:
         raise UnknownRegion(f"unknown region {region}: use 360000 (Jiangxi) or a city code such as 360100")
 
 
-def targets_in(targets: list[Target], region: int) -> list[Target]:
-    """The targets a bulletin for `region` covers: all for the province, a city's own for a city."""
-    if region == PROVINCE:
-        return targets
-    return [t for t in targets if t.region == region]
+def targets_in(targets: list[Target], region: int, period_first: date, period_last: date) -> list[Target]:
+    """Pure: the targets a bulletin for `region` covers over [period_first, period_last]: those in force
+    during the period (their [start, deadline] overlaps it) whose region is `region` or below it."""
+    below = subtree(region)
+    return [t for t in targets if t.start <= period_last and t.deadline >= period_first and t.region in below]
 
 
 def _coverage(conn: psycopg.Connection, p: Progress, t: Target, as_of: datetime) -> str | None:
@@ -202,9 +202,9 @@ def build_bulletin(
     """Everything the bulletin of `period` for `region` shows, at the period end."""
     check_region(region)
     as_of = period.as_of
-    targets = targets_in(list_targets(conn), region)
+    targets = targets_in(list_targets(conn), region, period.start, period.end)
     by_id = {t.id: t for t in targets}
-    progresses = [p for p in evaluate_targets(conn, as_of) if p.target_id in by_id]
+    progresses = evaluate_targets(conn, as_of, [t.id for t in targets]) if targets else []
     reports = feeds_mod.last_reports(conn, as_of, region)
     sections = []
     for p in progresses:
@@ -215,7 +215,7 @@ def build_bulletin(
                 target=t,
                 coverage=_coverage(conn, p, t, as_of),
                 data_as_of=_data_as_of(p, t, reports),
-                series=_series(conn, t, period) if p.status != "no_data" else [],
+                series=_series(conn, t, period) if p.status != "no_data" else [],  # no data: no chart
                 shortfall_cities=rank_shares(
                     [(lg.key, region_zh(int(lg.key)), lg.share_of_shortfall, lg.actual) for lg in p.laggard_cities]
                 ),
@@ -229,7 +229,7 @@ def build_bulletin(
     for ind, lower in ranked_indicators(with_data):
         growth += _growth(conn, ind, region, period, lower)
     growth = [g for g in growth if any(r.change is not None for r in g.rows)]
-    recon = reconciliation_gaps(conn, sorted({t.indicator for t in targets}), region, as_of)
+    recon = reconciliation_gaps(conn, sorted({t.indicator for t in targets}), region, period.label)
     bulletin = Bulletin(
         period=period,
         region=region,

@@ -4,18 +4,20 @@ Chinese and rendered alike to Word and PDF."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 
 from bulletins.charts import target_chart
 from bulletins.content import Bulletin
-from bulletins.labels import UNIT_ZH, fmt, fmt_share, indicator_zh, operator_zh
+from bulletins.labels import fmt, fmt_share, indicator_zh, operator_zh, quotes_zh, source_zh, title_zh, unit_zh
 from bulletins.ranking import STATUS_ZH, summary_sentence
-from bulletins.reconciliation import NO_GAPS_ZH
+from bulletins.reconciliation import AXIS_ZH, NO_GAPS_ZH, ReconciliationGap
 from metrics.timeutil import PLAN_TZ
 
 ISSUER = "江西省通信管理局"
 NUMBER_PLACEHOLDER = "赣通〔    〕    号"
 NO_DATA_ZH = "本期无监测数据：纳入监测的目标在本期末均无可用的上报数据，以下各表从略。"
+NO_TARGETS_ZH = "本期无监测数据：没有规划期覆盖本期的目标，以下各表从略。"
+NO_TARGETS_SECTION_ZH = "本期暂无纳入监测的规划目标。"
 COMPARATOR_ZH = {">=": "≥", ">": "＞", "<=": "≤", "<": "＜"}
 _STATE_ZH = {"late": "迟报", "silent": "断报"}
 _SECTIONS = ("一", "二", "三", "四", "五", "六")
@@ -44,9 +46,17 @@ def _when(dt: datetime) -> str:
     return f"{local.year}年{local.month}月{local.day}日" + (f"{local.hour}时" if local.hour else "")
 
 
-def _as_of_zh(b: Bulletin) -> str:
-    d = b.period.end
+def _date_zh(d: date) -> str:
     return f"{d.year}年{d.month}月{d.day}日"
+
+
+def _as_of_zh(b: Bulletin) -> str:
+    return _date_zh(b.period.end)
+
+
+def _reconciled_zh(g: ReconciliationGap) -> str:
+    """What the figures of a gap are: the metric's level at the period end, or its volume or increase."""
+    return indicator_zh(g.metric) + ("" if g.basis_zh == "期末值" else f"（{g.basis_zh}）")
 
 
 def blocks(b: Bulletin, *, charts: bool = True) -> list[Block]:
@@ -61,36 +71,41 @@ def blocks(b: Bulletin, *, charts: bool = True) -> list[Block]:
     n = iter(_SECTIONS)
     out.append(Block("h1", f"{next(n)}、总体情况"))
     out.append(Block("p", summary_sentence(b.counts, b.period.title_zh)))
-    if not b.has_data:
+    if not b.targets:
+        out.append(Block("p", NO_TARGETS_ZH))
+    elif not b.has_data:
         out.append(Block("p", NO_DATA_ZH))
-    out.append(
-        Block(
-            "table",
-            headers=["目标", "状态", "期末实际", "序时应达", "趋势预测", "目标值"],
-            rows=[
-                [
-                    s.progress.target_id,
-                    STATUS_ZH[s.progress.status],
-                    fmt(s.progress.actual, s.progress.unit),
-                    fmt(s.progress.expected, s.progress.unit),
-                    fmt(s.progress.projected, s.progress.unit),
-                    f"{_cmp(s.progress.comparator)}{fmt(s.progress.goal, s.progress.unit)}",
-                ]
-                for s in b.targets
-            ],
-            widths=[3.2, 1.4, 1.6, 1.6, 1.6, 1.8],
+    if b.targets:
+        out.append(
+            Block(
+                "table",
+                headers=["目标", "状态", "期末实际", "序时应达", "趋势预测", "目标值"],
+                rows=[
+                    [
+                        s.progress.target_id,
+                        STATUS_ZH[s.progress.status],
+                        fmt(s.progress.actual, s.progress.unit),
+                        fmt(s.progress.expected, s.progress.unit),
+                        fmt(s.progress.projected, s.progress.unit),
+                        f"{_cmp(s.progress.comparator)}{fmt(s.progress.goal, s.progress.unit)}",
+                    ]
+                    for s in b.targets
+                ],
+                widths=[3.2, 1.4, 1.6, 1.6, 1.6, 1.8],
+            )
         )
-    )
 
     out.append(Block("h1", f"{next(n)}、各项目标进展"))
+    if not b.targets:
+        out.append(Block("p", NO_TARGETS_SECTION_ZH))
     for i, s in enumerate(b.targets, 1):
         p = s.progress
-        unit = UNIT_ZH.get(p.unit, p.unit)
-        out.append(Block("h2", f"（{i}）{s.target.title.split(' (')[0]}　【{STATUS_ZH[p.status]}】"))
+        unit = unit_zh(p.indicator)
+        out.append(Block("h2", f"（{i}）{quotes_zh(title_zh(s.target.title, p.target_id))}　【{STATUS_ZH[p.status]}】"))
         facts = [
-            f"目标编号：{p.target_id}；依据：{(p.source or '—').replace(', ', '，').replace(' ', '')}；指标：{indicator_zh(p.indicator)}"
+            f"目标编号：{p.target_id}；依据：{source_zh(p.source)}；指标：{indicator_zh(p.indicator)}"
             + (f"（{unit}）" if unit else "")
-            + f"；期限：{p.start}至{p.deadline}。",
+            + f"；期限：{_date_zh(p.start)}至{_date_zh(p.deadline)}。",
         ]
         if p.status == "no_data":
             facts.append("本期末该目标范围内暂无上报数据，无法评估进度。")
@@ -105,7 +120,7 @@ def blocks(b: Bulletin, *, charts: bool = True) -> list[Block]:
             if named:
                 facts.append(f"差距主要来自{what}：" + "、".join(named) + "。")
         out.append(Block("p", "".join(facts)))
-        if charts:
+        if charts and p.status != "no_data":  # a target without data gets no chart
             png = target_chart(s)
             if png:
                 out.append(Block("image", image=png))
@@ -127,12 +142,14 @@ def blocks(b: Bulletin, *, charts: bool = True) -> list[Block]:
                 widths=[3.2, 1.2, 0.9, 2.2, 1.5],
             )
         )
-    else:
+    elif b.targets:
         out.append(Block("p", "本期各目标均无可归因的差距。"))
+    else:
+        out.append(Block("p", "本期暂无纳入监测的规划目标，不作排名。"))
     if b.growth:
         out.append(Block("p", "按本期增长排序（水平类指标为本期增量，占比类指标为较上期变化）："))
         for g in b.growth:
-            unit = UNIT_ZH.get(g.unit, g.unit)
+            unit = unit_zh(g.indicator)
             who = "设区市" if g.by == "city" else "运营商"
             out.append(Block("note", f"{indicator_zh(g.indicator)}（{who}，{g.measure}）"))
             out.append(
@@ -210,13 +227,21 @@ def blocks(b: Bulletin, *, charts: bool = True) -> list[Block]:
     if b.reconciliation:
         out.append(
             Block(
+                "p",
+                f"截至期末，共{len(b.reconciliation)}处上报总数（本级地区或全行业上报的数字）与分项之和"
+                "（下级地区或各运营商上报的数字之和）不一致，按差异绝对值从大到小排列：",
+            )
+        )
+        out.append(
+            Block(
                 "table",
-                headers=["指标", "地区", "运营商", "上报总数", "分项之和", "差异", "分项报送"],
+                headers=["指标", "地区", "运营商", "分项", "上报总数", "分项之和", "差异", "分项报送"],
                 rows=[
                     [
-                        indicator_zh(g.indicator),
-                        str(g.region),
-                        operator_zh(g.operator or "all"),
+                        _reconciled_zh(g),
+                        g.region_name,
+                        operator_zh(g.operator),
+                        AXIS_ZH.get(g.axis, g.axis),
                         fmt(g.reported),
                         fmt(g.sum_of_parts),
                         fmt(g.gap),
@@ -224,6 +249,7 @@ def blocks(b: Bulletin, *, charts: bool = True) -> list[Block]:
                     ]
                     for g in b.reconciliation
                 ],
+                widths=[2.4, 1.3, 1.2, 1.7, 1.4, 1.4, 1.1, 1.4],
             )
         )
     else:

@@ -54,13 +54,16 @@ def render_docx(blocks: list[Block], title: str) -> bytes:
         elif b.kind == "h1":
             para = doc.add_paragraph()
             para.paragraph_format.space_before = Pt(10)
+            para.paragraph_format.keep_with_next = True
             _font(para.add_run(b.text), HEADING_FONT, 16)
         elif b.kind == "h2":
             para = doc.add_paragraph()
             para.paragraph_format.space_before = Pt(6)
+            para.paragraph_format.keep_with_next = True
             _font(para.add_run(b.text), SUB_FONT, 15, bold=True)
         elif b.kind == "note":
             para = doc.add_paragraph()
+            para.paragraph_format.keep_with_next = True
             _font(para.add_run(b.text), HEADING_FONT, 12)
         elif b.kind == "p":
             para = doc.add_paragraph()

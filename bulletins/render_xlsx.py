@@ -10,9 +10,9 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.worksheet.worksheet import Worksheet
 
 from bulletins.content import Bulletin
-from bulletins.labels import indicator_zh, operator_zh, region_zh
+from bulletins.labels import indicator_zh, operator_zh, unit_zh
 from bulletins.ranking import STATUS_ZH
-from bulletins.reconciliation import NO_GAPS_ZH
+from bulletins.reconciliation import AXIS_ZH, NO_GAPS_ZH
 from metrics.timeutil import PLAN_TZ
 
 _HEAD = Font(bold=True, color="FFFFFF")
@@ -67,14 +67,14 @@ def render_xlsx(b: Bulletin) -> bytes:
                 s.progress.projected,
                 s.progress.comparator,
                 s.progress.goal,
-                s.progress.unit,
+                unit_zh(s.progress.indicator) or s.progress.unit,
                 s.coverage,
                 _naive(s.data_as_of),
                 str(s.progress.deadline),
             ]
             for s in b.targets
         ],
-        "本期无纳入监测的目标",
+        "本期暂无纳入监测的规划目标",
     )
     for by, title in (("city", "地市增长排名"), ("operator", "运营商增长排名")):
         rows: list[list[object]] = []
@@ -136,16 +136,38 @@ def render_xlsx(b: Bulletin) -> bytes:
     )
     _sheet(
         wb.create_sheet("对账差异"),
-        ["指标", "地区", "地区名称", "运营商", "上报总数", "分项之和", "差异", "分项报送", "分项总数"],
+        [
+            "指标",
+            "指标名称",
+            "对账指标",
+            "口径",
+            "地区",
+            "地区名称",
+            "运营商",
+            "运营商名称",
+            "分项",
+            "上报总数",
+            "分项之和",
+            "差异",
+            "差异占比",
+            "分项报送",
+            "分项总数",
+        ],
         [
             [
+                g.metric,
+                indicator_zh(g.metric),
                 g.indicator,
+                g.basis_zh,
                 g.region,
-                region_zh(g.region),
-                g.operator or "all",
+                g.region_name,
+                g.operator,
+                operator_zh(g.operator),
+                AXIS_ZH.get(g.axis, g.axis),
                 g.reported,
                 g.sum_of_parts,
                 g.gap,
+                g.gap_share,
                 g.parts_reporting,
                 g.parts_total,
             ]

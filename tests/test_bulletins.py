@@ -1,6 +1,6 @@
-"""Bulletins on the jiangxi-2023 scenario: the three files for a month and a quarter, every active target
-with its status, all 11 cities ranked, the same numbers as `infrawatch status --as-of` at the period end,
-bad input refused with exit 2, a period without data saying so; and the scheduled bulletins: produced once
+"""Bulletins on the jiangxi-2023 scenario: the three files for a month and a quarter, every target in force
+during the period with its status (and none other), all 11 cities ranked, the same numbers as `infrawatch status --as-of` at the period end,
+bad input refused with exit 2, a period without targets in force saying so; and the scheduled bulletins: produced once
 per period by two schedulers, sent (e-mail with the files, a robot with the link), served by the API and
 the console."""
 
@@ -14,7 +14,7 @@ import sys
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import psycopg
@@ -34,7 +34,7 @@ from core.settings import Settings, get_settings
 from infrawatch.scheduler import Scheduler
 from metrics import list_targets, load_targets
 from metrics.timeutil import PLAN_TZ
-from reference.regions import CITIES, REGIONS
+from reference.regions import CITIES, REGIONS, subtree
 from simulators.generate import scenario_window
 from simulators.run import backfill
 from simulators.scenario import load_scenario
@@ -89,6 +89,17 @@ def iw(*args: str, url: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def in_force(url: str, first: date, last: date, region: int = 360000) -> set[str]:
+    """The active targets whose [start, deadline] overlaps [first, last], in the region or below it."""
+    with psycopg.connect(url) as conn:
+        return {
+            t.id for t in list_targets(conn) if t.start <= last and t.deadline >= first and t.region in subtree(region)
+        }
+
+
+PERIODS = {"2023-09": (date(2023, 9, 1), date(2023, 9, 30)), "2023-Q3": (date(2023, 7, 1), date(2023, 9, 30))}
+
+
 def docx_text(data: bytes) -> str:
     doc = Document(io.BytesIO(data))
     parts = [p.text for p in doc.paragraphs]
@@ -133,16 +144,22 @@ def test_command_writes_the_three_files_for_a_month_and_a_quarter(written: Path)
 
 
 @pytest.mark.parametrize("period", ["2023-09", "2023-Q3"])
-def test_document_lists_every_active_target_with_its_status(
+def test_document_lists_every_target_in_force_with_its_status(
     written: Path, scenario_url: str, status_q3_end: dict[str, dict], period: str
 ) -> None:
     with psycopg.connect(scenario_url) as conn:
         active = {t.id for t in list_targets(conn)}
     assert set(status_q3_end) == active and len(active) >= 16
+    listed = in_force(scenario_url, *PERIODS[period])
+    # the 2022 targets ended before 2023: the rule leaves some out and keeps the 2023 and 2025 ones
+    assert len(listed) >= 16 and active - listed and all(t.startswith(("jx-2023-", "gz-2025-")) for t in listed)
     text = docx_text((written / f"bulletin-360000-{period}.docx").read_bytes())
     for target_id, p in status_q3_end.items():
-        row = next(line for line in text.splitlines() if line.startswith(target_id + " |"))
-        assert row.split(" | ")[1] == STATUS_ZH[p["status"]], (target_id, row)
+        rows = [line for line in text.splitlines() if line.startswith(target_id + " |")]
+        if target_id not in listed:
+            assert not rows and f"目标编号：{target_id}；" not in text, target_id
+            continue
+        assert rows[0].split(" | ")[1] == STATUS_ZH[p["status"]], (target_id, rows[0])
         assert f"目标编号：{target_id}；" in text
 
 
@@ -152,7 +169,8 @@ def test_numbers_equal_status_as_of_the_period_end(
     with psycopg.connect(scenario_url) as conn:
         b = build_bulletin(conn, parse_period("2023-Q3"))
     assert b.as_of.isoformat() == "2023-09-30T23:59:59.999999+08:00"
-    assert {s.progress.target_id for s in b.targets} == set(status_q3_end)
+    listed = in_force(scenario_url, *PERIODS["2023-Q3"])
+    assert {s.progress.target_id for s in b.targets} == listed and listed < set(status_q3_end)
     for s in b.targets:
         p = status_q3_end[s.progress.target_id]
         assert s.progress.status == p["status"]
@@ -169,8 +187,9 @@ def test_numbers_equal_status_as_of_the_period_end(
     # the workbook holds them unformatted
     wb = load_workbook(written / "bulletin-360000-2023-Q3.xlsx")
     by_id = {r[0]: r for r in wb["目标进展"].iter_rows(min_row=2, values_only=True)}
-    assert set(by_id) == set(status_q3_end)
-    for target_id, p in status_q3_end.items():
+    assert set(by_id) == listed
+    for target_id in listed:
+        p = status_q3_end[target_id]
         assert by_id[target_id][3] == (None if p["actual"] is None else pytest.approx(p["actual"])), target_id
 
 
@@ -201,10 +220,15 @@ def test_unknown_period_or_region_exits_2(scenario_url: str, tmp_path: Path) -> 
 def test_period_without_data_says_so(scenario_url: str, tmp_path: Path) -> None:
     result = iw("bulletin", "--period", "2021-06", "--out", str(tmp_path), url=scenario_url)
     assert result.returncode == 0, result.stderr
+    assert in_force(scenario_url, date(2021, 6, 1), date(2021, 6, 30)) == set()
     text = docx_text((tmp_path / "bulletin-360000-2021-06.docx").read_bytes())
     assert "本期无监测数据" in text
-    assert "暂无数据" in text
+    # no target is in force in June 2021: both the summary and the progress section say so, none is listed
+    assert "截至2021年6月末，暂无纳入监测的规划目标。" in text
+    assert "二、各项目标进展\n本期暂无纳入监测的规划目标。" in text
+    assert "目标编号：" not in text and "jx-20" not in text
     wb = load_workbook(tmp_path / "bulletin-360000-2021-06.xlsx")
+    assert next(iter(wb["目标进展"].iter_rows(min_row=2, values_only=True)))[0] == "本期暂无纳入监测的规划目标"
     assert next(iter(wb["地市增长排名"].iter_rows(min_row=2, values_only=True)))[0] == "本期无可比较的增长数据"
 
 
