@@ -17,7 +17,7 @@ from metrics import Progress, Target, breakdown, evaluate_targets, indicator_ser
 from metrics.indicators import fetch_regions, input_metrics, is_increase
 from metrics.timeutil import EPSILON, now, start_of_day
 from reference.catalogue import INDICATORS, Kind
-from reference.regions import PROVINCE, REGIONS, cities_of, subtree
+from reference.regions import PROVINCE, REGIONS, cities_of, subtree, unknown_region_message
 
 
 class UnknownRegion(ValueError):
@@ -84,7 +84,7 @@ class Bulletin:
 
 def check_region(region: int) -> None:
     if region not in REGIONS:
-        raise UnknownRegion(f"unknown region {region}: use 360000 (Jiangxi) or a city code such as 360100")
+        raise UnknownRegion(unknown_region_message(str(region)))
 
 
 def targets_in(targets: list[Target], region: int, period_first: date, period_last: date) -> list[Target]:

@@ -213,7 +213,7 @@ def test_unknown_period_or_region_exits_2(scenario_url: str, tmp_path: Path) -> 
     bad = iw("bulletin", "--period", "2023-Q5", "--out", str(tmp_path), url=scenario_url)
     assert bad.returncode == 2 and "2023-Q3" in bad.stderr
     bad = iw("bulletin", "--period", "2023-09", "--region", "123456", "--out", str(tmp_path), url=scenario_url)
-    assert bad.returncode == 2 and "unknown region 123456" in bad.stderr
+    assert bad.returncode == 2 and "unknown region '123456'" in bad.stderr
     assert not list(tmp_path.iterdir())
 
 
