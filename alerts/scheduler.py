@@ -42,6 +42,8 @@ class SchedulerSettings(BaseSettings):
     evaluate_interval_s: float = 60
     deliver_interval_s: float = 15
     rollup_interval_s: float = 300
+    #: how often the pending tail (buckets changes since the last rollup refresh can reach) is republished
+    pending_interval_s: float = 30
     maintenance_interval_s: float = 6 * 3600
     months_ahead: int = 3
     #: drop observation partitions older than this many days; 0 keeps everything
@@ -101,6 +103,7 @@ class AlertScheduler:
         self._add("deliver", self.run_delivery, s.deliver_interval_s, first, job_defaults)
         if rollups:
             self._add("rollups", self.run_rollups, s.rollup_interval_s, first + timedelta(seconds=5), job_defaults)
+            self._add("pending", self.run_pending, s.pending_interval_s, first + timedelta(seconds=20), job_defaults)
         if maintenance:
             self._add("maintenance", self.run_maintenance, s.maintenance_interval_s, first, job_defaults)
         if bulletins:
@@ -206,6 +209,17 @@ class AlertScheduler:
             log.info("rollups refreshed", extra={"event": "scheduler.rollups", "refreshed": n})
 
         return self._exclusive("rollups", self.settings.rollup_interval_s, job, now)
+
+    def run_pending(self, now: datetime | None = None) -> bool:
+        """Republish the pending tail, so that the boards show the buckets still pending rollup as the API does."""
+
+        def job(conn: psycopg.Connection, at: datetime, bucket: datetime) -> None:
+            from metrics.rollups import refresh_pending
+
+            refresh_pending(conn)
+            conn.commit()
+
+        return self._exclusive("pending", self.settings.pending_interval_s, job, now)
 
     def run_maintenance(self, now: datetime | None = None) -> bool:
         s = self.settings

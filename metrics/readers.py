@@ -244,7 +244,7 @@ def read_published_series(
     (rollups up to the published cutoff, the pending tail after it, increases cumulated since the first
     bucket). `current` is false for a bucket of a pending tail older than the newest reading of its inputs."""
     rows = conn.execute(
-        "SELECT ts, value, current FROM iw_indicator_series(%s, %s, %s, %s, %s, %s, %s)",
+        "SELECT ts, value, pending, current FROM iw_indicator_series(%s, %s, %s, %s, %s, %s, %s)",
         (indicator_id, region, operator or "", start, end, interval, entity or ""),
     ).fetchall()
     return [(ts, value, bool(pending), bool(current)) for ts, value, pending, current in rows]
