@@ -72,6 +72,8 @@ class Settings(BaseSettings):
     alerts_log_retention_days: int = 30
     #: metrics/: bring the rollups up to date
     rollup_interval_s: float = 300
+    #: metrics/: republish the pending tail (buckets changes since the last rollup refresh can reach)
+    pending_interval_s: float = 30
     #: storage/: create partitions this many months ahead, drop those older than retention_days (0 keeps all)
     maintenance_interval_s: float = 6 * 3600
     partitions_months_ahead: int = 3

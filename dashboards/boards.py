@@ -1,7 +1,7 @@
 """The infrawatch Grafana boards, generated from the indicator catalogue, the regions and the plan targets.
 
-Queries read what the metrics layer maintains (target, target_progress, iw_target_expected(),
-indicator_rollup, feed_freshness) and the alerting and ingest records (alert, ingest_batch, the
+Queries read what the metrics layer publishes (target, target_progress, iw_target_expected(), the series
+function iw_indicator_series() the API reads too, indicator_rollup, feed_freshness) and the alerting and ingest records (alert, ingest_batch, the
 iw_rejection view of quarantine, the iw_reported_total view of reported totals); they never recompute
 indicators from raw observations.
 """
@@ -69,15 +69,6 @@ GRAFANA_UNITS: dict[str, str] = {
 CITY_FILTER = "SELECT code FROM iw_region WHERE level = 'city'"
 
 
-def _sql_list(values: list[str]) -> str:
-    return ", ".join("'" + v.replace("'", "''") + "'" for v in values)
-
-
-def increase_indicators() -> list[str]:
-    """Indicators whose rollup buckets hold the increase within the bucket (cumulative = running sum)."""
-    return sorted(i.id for i in DERIVED_INDICATORS.values() if i.derivation == "increase")
-
-
 def indicator_options() -> list[tuple[str, str]]:
     """(text, value) of every indicator in the catalogue, derived ones first (the plans are written in them)."""
     derived = [(f"{i.id} ({i.unit})", i.id) for i in DERIVED_INDICATORS.values()]
@@ -127,7 +118,11 @@ def _links() -> list[Json]:
 
 def _indicator_variable(default: str = "bs5g_total") -> Json:
     return custom_variable(
-        "indicator", "Indicator", indicator_options(), current=default, description="Indicators of docs/interface.md §2 and §3"
+        "indicator",
+        "Indicator",
+        indicator_options(),
+        current=default,
+        description="Indicators of docs/interface.md §2 and §3",
     )
 
 
@@ -249,28 +244,20 @@ def plan_targets_board() -> Json:
         )
     )
     b.row("Trajectory of ${target}")
-    cumulative = _sql_list(increase_indicators())
     b.add(
         Panel(
             "timeseries",
             "Actual vs expected trajectory",
             [
                 query(
-                    f"""
-                    SELECT s.bucket AS "time", s.actual AS "actual"
-                    FROM (
-                        SELECT r.bucket,
-                               CASE WHEN t.indicator IN ({cumulative})
-                                    THEN sum(r.value) OVER (ORDER BY r.bucket)
-                                    ELSE r.value END AS actual
-                        FROM target t
-                        JOIN indicator_rollup r
-                          ON r.indicator = t.indicator AND r.region = t.region
-                         AND r.operator = coalesce(t.operator, '') AND r.entity = '' AND r.interval = '1d'
-                        WHERE t.id = '$target'
-                          AND r.bucket >= t.start_date::timestamp AT TIME ZONE 'Asia/Shanghai'
-                    ) s
-                    WHERE $__timeFilter(s.bucket)
+                    """
+                    SELECT s.ts AS "time", s.value AS "actual"
+                    FROM target t
+                    CROSS JOIN LATERAL iw_indicator_series(
+                        t.indicator, t.region, coalesce(t.operator, ''),
+                        t.start_date::timestamp AT TIME ZONE 'Asia/Shanghai', $__timeTo(), '1d',
+                        coalesce(t.entity, '')) s
+                    WHERE t.id = '$target' AND s.value IS NOT NULL AND $__timeFilter(s.ts)
                     ORDER BY 1
                     """,
                     fmt="time_series",
@@ -293,7 +280,8 @@ def plan_targets_board() -> Json:
             ],
             width=16,
             height=10,
-            description="Actual: the indicator per day (increase targets: cumulated since the target's start). "
+            description="Actual: the indicator per day as GET /v1/series gives it from the target's start "
+            "(iw_indicator_series; increase targets cumulated since the start). "
             "Expected: the planned trajectory from iw_target_expected(); goal: the target's goal.",
             custom={"lineWidth": 2, "fillOpacity": 0, "spanNulls": True, "showPoints": "never"},
             color_mode="palette-classic",
@@ -356,20 +344,16 @@ def indicator_explorer_board() -> Json:
         links=_links(),
         variables=[_indicator_variable(), _region_variable(), _operator_variable(), _interval_variable()],
     )
-    rollup = """
-        FROM indicator_rollup r
-        WHERE r.interval = '$interval' AND r.indicator = '$indicator' AND r.region = $region AND r.entity = ''
-    """
     b.add(
         Panel(
             "timeseries",
             "${indicator} in the region, all operators",
             [
                 query(
-                    f"""
-                    SELECT r.bucket AS "time", r.value AS "${{indicator}}"
-                    {rollup.strip()}
-                      AND r.operator = '' AND $__timeFilter(r.bucket)
+                    """
+                    SELECT s.ts AS "time", s.value AS "${indicator}"
+                    FROM iw_indicator_series('$indicator', $region, '', $__timeFrom(), $__timeTo(), '$interval') s
+                    WHERE s.value IS NOT NULL
                     ORDER BY 1
                     """,
                     fmt="time_series",
@@ -377,6 +361,8 @@ def indicator_explorer_board() -> Json:
             ],
             width=12,
             height=9,
+            description="As GET /v1/series gives it for the time range (iw_indicator_series): increases cumulated "
+            "since the first bucket, the buckets still pending rollup included.",
             custom={"lineWidth": 2, "fillOpacity": 10, "showPoints": "auto"},
         )
     )
@@ -386,10 +372,12 @@ def indicator_explorer_board() -> Json:
             "${indicator} by operator",
             [
                 query(
-                    f"""
-                    SELECT r.bucket AS "time", r.operator AS "metric", r.value AS "value"
-                    {rollup.strip()}
-                      AND r.operator IN ($operator) AND $__timeFilter(r.bucket)
+                    """
+                    SELECT s.ts AS "time", o.id AS "metric", s.value AS "value"
+                    FROM operator o
+                    CROSS JOIN LATERAL iw_indicator_series(
+                        '$indicator', $region, o.id, $__timeFrom(), $__timeTo(), '$interval') s
+                    WHERE o.id IN ($operator) AND s.value IS NOT NULL
                     ORDER BY 1, 2
                     """,
                     fmt="time_series",
@@ -403,25 +391,22 @@ def indicator_explorer_board() -> Json:
     b.add(
         Panel(
             "table",
-            "City × operator, latest bucket in the time range",
+            "City × operator, latest value in the time range",
             [
                 query(
-                    f"""
-                    WITH latest AS (
-                        SELECT max(bucket) AS bucket FROM indicator_rollup
-                        WHERE interval = '$interval' AND indicator = '$indicator' AND entity = ''
-                          AND $__timeFilter(bucket)
-                    )
+                    """
                     SELECT g.name AS "City",
-                           CASE WHEN r.operator = '' THEN 'all operators' ELSE r.operator END AS "Operator",
-                           r.value AS "Value"
-                    FROM indicator_rollup r
-                    JOIN latest ON r.bucket = latest.bucket
-                    JOIN iw_region g ON g.code = r.region
-                    WHERE r.interval = '$interval' AND r.indicator = '$indicator' AND r.entity = ''
-                      AND r.region IN ({CITY_FILTER} AND (code = $region OR parent = $region))
-                      AND (r.operator IN ($operator) OR r.operator = '')
-                    ORDER BY g.code, r.operator
+                           CASE WHEN o.id = '' THEN 'all operators' ELSE o.id END AS "Operator",
+                           v.value AS "Value"
+                    FROM iw_region g
+                    CROSS JOIN (SELECT ''::text AS id UNION ALL SELECT id FROM operator WHERE id IN ($operator)) o
+                    CROSS JOIN LATERAL (
+                        SELECT s.value
+                        FROM iw_indicator_series('$indicator', g.code, o.id, $__timeFrom(), $__timeTo(), '$interval') s
+                        WHERE s.value IS NOT NULL
+                        ORDER BY s.ts DESC LIMIT 1) v
+                    WHERE g.level = 'city' AND (g.code = $region OR g.parent = $region)
+                    ORDER BY g.code, o.id
                     """
                 )
             ],

@@ -1,5 +1,6 @@
-"""The metrics layer's periodic job: bring the rollups up to date (and the planner's statistics after a
-large rebuild)."""
+"""The metrics layer's periodic jobs: bring the rollups up to date (and the planner's statistics after a
+large rebuild), and republish the pending tail so that the boards read the buckets still pending rollup as
+the API does."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import psycopg
 
 from core.jobs import Job, JobRun
 from core.settings import Settings
-from metrics.rollups import refresh_rollups
+from metrics.rollups import refresh_pending, refresh_rollups
 from storage.analyze import ROLLUP_TABLES, analyze_changed
 
 log = logging.getLogger(__name__)
@@ -23,4 +24,11 @@ def jobs(settings: Settings) -> list[Job]:
             analyze_changed(conn, ROLLUP_TABLES)
         log.info("rollups refreshed", extra={"event": "scheduler.rollups", "refreshed": n})
 
-    return [Job("rollups", settings.rollup_interval_s, run_rollups, first_delay_s=5)]
+    def run_pending(conn: psycopg.Connection, run: JobRun) -> None:
+        refresh_pending(conn)
+        conn.commit()
+
+    return [
+        Job("rollups", settings.rollup_interval_s, run_rollups, first_delay_s=5),
+        Job("pending", settings.pending_interval_s, run_pending, first_delay_s=20),
+    ]

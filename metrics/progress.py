@@ -29,7 +29,8 @@ from metrics.indicators import (
     staleness_s,
     value_of,
 )
-from metrics.query import _operator_name, fetch_edges, fetch_indicator_inputs, merge_series
+from metrics.query import _operator_name
+from metrics.readers import fetch_edges, fetch_indicator_inputs, merge_series
 from metrics.targets import Target, get_target, list_targets
 from metrics.timeutil import EPSILON, aware, end_of_day, epoch, month_ends, now, start_of_day
 from metrics.verdict import Status

@@ -16,7 +16,8 @@ from pydantic import BaseModel
 
 from metrics.db import owns_transaction
 from metrics.indicators import Check, Resolver, Scope, gauge_leaf, increase_leaf, volume_leaf
-from metrics.query import _check, fetch_indicator_inputs
+from metrics.query import _check
+from metrics.readers import fetch_indicator_inputs
 from metrics.timeutil import EPSILON, aware, end_of_day, epoch, start_of_year
 from reference.catalogue import INDICATORS, METRICS, Kind
 from reference.operators import ALL_OPERATOR

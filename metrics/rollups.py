@@ -1,5 +1,7 @@
-"""Indicator rollups: table indicator_rollup, refreshed incrementally from rollup_dirty, read by series
-queries and boards.
+"""Publishing indicator values for the read path: table indicator_rollup, refreshed incrementally from
+rollup_dirty, and the pending tail (indicator_pending, pending_state) that changes since the last refresh can
+reach. Both are computed with metrics.indicators.evaluate and read only through iw_indicator_series
+(migration 0130; metrics.readers, metrics.query). Depends on metrics.readers for readings, never on the façade.
 
 The ingest pipeline records (metric, UTC day, hour) in rollup_dirty for every changed observation. A refresh
 consumes those rows in its transaction, recomputes the affected 1d and 1mo buckets of every indicator
@@ -7,8 +9,9 @@ fed by the metric (with the same functions the Python queries use) for each city
 operators ('') and each operator, and each data centre for dc_pue; indicators fed only by sub-daily
 metrics (the data-centre meters) also get 1h buckets, region-level scopes only. Increase indicators
 (bs5g_new, users_5g_new) are stored as the increase within each bucket; a series query sums them from
-its start. A series read takes the buckets no pending change can touch from the rollups and computes the
-rest (the tail) from the observations.
+its start. `refresh_pending` recomputes the buckets pending changes can reach (the tail) from the
+observations and publishes them, so that a board reads the same numbers as the API; `live_cutoff` says from
+which instant the rollups may not be current.
 """
 
 from __future__ import annotations
@@ -24,8 +27,8 @@ import psycopg
 
 from metrics.db import owns_transaction
 from metrics.indicators import Scope, SeriesMap, evaluate, input_metrics, is_gauge_based, lookback_s, staleness_s
-from metrics.query import compute_series, fetch_series
-from metrics.timeutil import PLAN_TZ, Interval, buckets, epoch, floor_bucket, next_bucket, now, start_of_day
+from metrics.readers import fetch_series
+from metrics.timeutil import EPSILON, PLAN_TZ, Interval, buckets, epoch, floor_bucket, next_bucket, now, start_of_day
 from reference.catalogue import INDICATORS, METRICS, Kind
 from reference.operators import ADMIN_WRITTEN
 from reference.regions import CITIES, PROVINCE, REGIONS, ancestors
@@ -114,6 +117,8 @@ def refresh_rollups(conn: psycopg.Connection) -> int:
                 ranges = _with_catch_up(conn, ind, ranges, today)
             for first, last in ranges:
                 written += _recompute(conn, ind, first, last)
+        publish_catalogue(conn)
+        _publish_pending(conn)  # what is still pending (changes that arrived during the refresh), or nothing
     log.info(
         "rollups refreshed",
         extra={
@@ -282,21 +287,10 @@ def split_at(starts: list[datetime], interval: Interval, cutoff: datetime | None
     return n
 
 
-def running_sum(values: list[float | None], base: float | None = None) -> list[float | None]:
-    """Running sum of per-bucket increases from `base` (None while nothing has been counted yet)."""
-    total = base
-    out: list[float | None] = []
-    for v in values:
-        if v is not None:
-            total = (total or 0.0) + v
-        out.append(total)
-    return out
-
-
-def _stale_from(
+def live_cutoff(
     conn: psycopg.Connection, indicator_id: str, starts: list[datetime], interval: Interval
 ) -> datetime | None:
-    """stale_from for a request: the earliest pending change that can reach its buckets, and for a gauge-based
+    """stale_from for a request (None: the rollups are current for it): the earliest pending change that can reach its buckets, and for a gauge-based
     indicator how far the levels are carried (rollup_state)."""
     end = next_bucket(starts[-1], interval)
     back = timedelta(days=_influence_days(indicator_id) + 1)
@@ -315,48 +309,110 @@ def _stale_from(
     return stale_from(first_dirty, reach, through, needed)
 
 
-@owns_transaction
-def series_from_rollups(
-    conn: psycopg.Connection,
-    indicator_id: str,
-    *,
-    region: int,
-    operator: str | None,
-    entity: str | None,
-    starts: list[datetime],
-    interval: Interval,
-    increase_start: datetime | None = None,
-) -> list[float | None] | None:
-    """The series from indicator_rollup, its tail computed from the observations where the rollups may not
-    be current (pending changes, gauge levels not carried that far); None when the rollups cannot answer
-    any of it (not kept for this scope or interval, an increase counted from inside a bucket, every
-    bucket within reach of a pending change)."""
+def rollups_keep(indicator_id: str, region: int, operator: str | None, entity: str | None, interval: Interval) -> bool:
+    """Whether indicator_rollup (and the pending tail) keep the indicator for this scope and interval."""
     if indicator_id not in INDICATORS:
-        return None
+        return False
     if interval == "1h" and (entity is not None or not has_hourly_rollups(indicator_id)):
-        return None  # hourly rollups: region-level scopes of sub-daily indicators only
-    increase = INDICATORS[indicator_id].derivation == "increase"
-    if increase and increase_start is not None and increase_start != starts[0]:
-        return None
-    metrics = input_metrics(indicator_id)
-    if operator is not None and any(METRICS[m].admin_only for m in metrics):
-        return None
-    if entity is not None and (indicator_id != "dc_pue" or operator is None or region == PROVINCE):
-        return None  # data-centre rollups are kept under the centre's own city and operator
-    n = split_at(starts, interval, _stale_from(conn, indicator_id, starts, interval))
-    if n == 0:
-        return None
-    rows = conn.execute(
-        "SELECT bucket, value FROM indicator_rollup WHERE indicator = %s AND interval = %s AND region = %s"
-        " AND operator = %s AND entity = %s AND bucket >= %s AND bucket <= %s",
-        (indicator_id, interval, region, operator or "", entity or "", starts[0], starts[n - 1]),
-    ).fetchall()
-    got = {b.timestamp(): v for b, v in rows}
-    values: list[float | None] = [got.get(t.timestamp()) for t in starts[:n]]
-    if n < len(starts):  # the tail, as the next refresh will roll it up
-        tail = compute_series(
-            conn, indicator_id, Scope(region, operator, entity), starts[n:], interval, per_bucket=increase
+        return False  # hourly rollups: region-level scopes of sub-daily indicators only
+    if operator is not None and any(METRICS[m].admin_only for m in input_metrics(indicator_id)):
+        return False
+    # data-centre rollups are kept under the centre's own city and operator
+    return entity is None or (indicator_id == "dc_pue" and operator is not None and region != PROVINCE)
+
+
+def publish_catalogue(conn: psycopg.Connection) -> None:
+    """Keep iw_indicator equal to the catalogue: what iw_indicator_series needs to know of each indicator."""
+    rows = [(i, INDICATORS[i].derivation == "increase", list(input_metrics(i))) for i in rolled_up_indicators()]
+    conn.execute("DELETE FROM iw_indicator WHERE NOT (id = ANY(%s))", ([r[0] for r in rows],))
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO iw_indicator (id, cumulative, inputs) VALUES (%s, %s, %s) ON CONFLICT (id) DO UPDATE"
+            " SET cumulative = EXCLUDED.cumulative, inputs = EXCLUDED.inputs",
+            rows,
         )
-        values.extend(tail)
-    # increases: since the first bucket's start, the running sum of the buckets' increases
-    return running_sum(values) if increase else values
+
+
+#: A pending tail longer than this is left to the next refresh (a backfill): series then read the rollups.
+PENDING_MAX = timedelta(days=100)
+
+
+def _pending_cutoff(conn: psycopg.Connection, indicator_id: str, today: date) -> datetime | None:
+    """stale_from over every pending change of the indicator's inputs (and its gauge levels carried so far)."""
+    row = conn.execute(
+        "SELECT min((day + make_interval(hours => hour)) AT TIME ZONE 'UTC') FROM rollup_dirty WHERE metric = ANY(%s)",
+        (list(input_metrics(indicator_id)),),
+    ).fetchone()
+    first_dirty = row[0] if row else None
+    reach = change_reach(indicator_id)
+    if not is_gauge_based(indicator_id):
+        return stale_from(first_dirty, reach)
+    row = conn.execute("SELECT computed_through FROM rollup_state WHERE indicator = %s", (indicator_id,)).fetchone()
+    return stale_from(first_dirty, reach, row[0] if row else None, today)
+
+
+def _pending_end(conn: psycopg.Connection, indicator_id: str, at: datetime) -> datetime | None:
+    """Up to when a pending tail can have values: the newest reading of the inputs (plus the staleness limit
+    for levels, which count until they go stale), never after `at`."""
+    metrics = list(input_metrics(indicator_id))
+    row = conn.execute("SELECT max(last_ts) FROM feed_freshness WHERE metric = ANY(%s)", (metrics,)).fetchone()
+    if not row or row[0] is None:
+        return None
+    carry = max((staleness_s(m) for m in metrics if METRICS[m].kind == Kind.GAUGE), default=0.0)
+    return min(at, row[0] + timedelta(seconds=carry)) + EPSILON
+
+
+def _publish_pending(conn: psycopg.Connection) -> int:
+    """Replace indicator_pending and pending_state with the tails of the current pending changes."""
+    at = now()
+    today = at.astimezone(PLAN_TZ).date()
+    conn.execute("DELETE FROM indicator_pending")
+    conn.execute("DELETE FROM pending_state")
+    written = 0
+    for ind in rolled_up_indicators():
+        cutoff = _pending_cutoff(conn, ind, today)
+        if cutoff is None:
+            continue
+        end = _pending_end(conn, ind, at)
+        if end is not None and end - cutoff > PENDING_MAX:
+            continue
+        intervals: list[Interval] = ["1h", "1d", "1mo"] if has_hourly_rollups(ind) else ["1d", "1mo"]
+        spans = {i: buckets(cutoff, end, i) if end is not None and end > cutoff else [] for i in intervals}
+        firsts = [s[0] for s in spans.values() if s]
+        if firsts:
+            since = min(firsts)
+            until = max(next_bucket(s[-1], i) for i, s in spans.items() if s)
+            back = timedelta(seconds=lookback_s(ind))
+            data = fetch_series(conn, input_metrics(ind), None, since, until, prior_since=since - back)
+            for interval, starts in spans.items():
+                if starts:
+                    written += _write_pending(_rows_for(data, ind, interval, starts), conn)
+        for interval in intervals:
+            conn.execute(
+                "INSERT INTO pending_state (indicator, interval, cutoff, computed_at) VALUES (%s, %s, %s, now())",
+                (ind, interval, cutoff),
+            )
+    return written
+
+
+def _write_pending(rows: list[tuple[str, datetime, str, int, str, str, float]], conn: psycopg.Connection) -> int:
+    if rows:
+        with conn.cursor().copy(
+            "COPY indicator_pending (interval, bucket, indicator, region, operator, entity, value) FROM STDIN"
+        ) as copy:
+            for r in rows:
+                copy.write_row(r)
+    return len(rows)
+
+
+@owns_transaction
+def refresh_pending(conn: psycopg.Connection) -> int:
+    """Publish the pending tail: recompute, from the observations, the buckets changes not yet rolled up can
+    reach (from each indicator's cutoff to its newest reading) for every scope the rollups keep. Returns the
+    rows written; 0 when a refresh holds the lock (it publishes the tail itself when it ends)."""
+    with conn.transaction():
+        got = conn.execute("SELECT pg_try_advisory_xact_lock(%s)", (_LOCK,)).fetchone()
+        if not got or not got[0]:
+            return 0
+        publish_catalogue(conn)
+        return _publish_pending(conn)

@@ -11,6 +11,7 @@ from reference.catalogue import INDICATORS, METRICS
 
 Status = Literal["achieved", "missed", "on_track", "at_risk", "off_track", "no_data"]
 
+
 def physical_range(indicator_id: str) -> tuple[float, float]:
     """(lowest, highest) value the indicator can physically take, as the catalogue gives it (shares 0–100,
     flags 0–1, PUE ≥ 1, counts ≥ 0)."""

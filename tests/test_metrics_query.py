@@ -17,7 +17,7 @@ from metrics import (
     parse_as_of,
     refresh_rollups,
 )
-from metrics.rollups import series_from_rollups
+from metrics.query import published_series as series_from_rollups
 from metrics.timeutil import PLAN_TZ, buckets
 
 PIPE = IngestPipeline()

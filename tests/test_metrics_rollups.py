@@ -13,15 +13,10 @@ import pytest
 from ingest.pipeline import IngestPipeline
 from metrics import indicator_series, refresh_rollups
 from metrics.indicators import Scope
-from metrics.query import compute_series, fetch_indicator_inputs
-from metrics.rollups import (
-    change_reach,
-    hourly_indicators,
-    running_sum,
-    series_from_rollups,
-    split_at,
-    stale_from,
-)
+from metrics.query import compute_series, running_sum
+from metrics.query import published_series as series_from_rollups
+from metrics.readers import fetch_indicator_inputs
+from metrics.rollups import change_reach, hourly_indicators, split_at, stale_from
 from metrics.timeutil import PLAN_TZ, Interval, buckets, start_of_day
 from storage.migrate import MIGRATIONS_DIR
 

@@ -1,0 +1,250 @@
+"""SQL readers of the metrics layer: readings of the observations (fetch, no arithmetic) and the published
+series (iw_indicator_series over indicator_rollup and indicator_pending). Every combination rule lives in
+metrics.compute / metrics.indicators; nothing here imports the façade (metrics.query) or the rollups.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import numpy as np
+import psycopg
+
+from metrics.compute import Series
+from metrics.indicators import Scope, SeriesKey, SeriesMap, fetch_regions, input_metrics, lookback_s
+from metrics.timeutil import Interval
+from reference.catalogue import METRICS, Kind
+
+
+def _filters(
+    metrics: tuple[str, ...] | list[str],
+    regions: list[int] | None,
+    operator: str | None,
+    entity: str | None,
+    alias: str = "",
+) -> tuple[str, dict[str, object]]:
+    """WHERE conditions for a scope (regions None = every region); the operator filter never hides the
+    administration's series."""
+    a = f"{alias}." if alias else ""
+    params: dict[str, object] = {"metrics": list(metrics)}
+    sql = f"{a}metric = ANY(%(metrics)s)"
+    if regions is not None:
+        sql += f" AND {a}region = ANY(%(regions)s)"
+        params["regions"] = regions
+    if operator is not None:
+        sql += f" AND ({a}operator = %(operator)s OR {a}operator = 'admin')"
+        params["operator"] = operator
+    if entity is not None:
+        sql += f" AND {a}entity = %(entity)s"
+        params["entity"] = entity
+    return sql, params
+
+
+def _grouped(conn: psycopg.Connection, sql: str, params: dict[str, object]) -> dict[SeriesKey, Series]:
+    """Run a query of (metric, region, operator, entity, t, value) rows; one Series per key, sorted by t.
+    The server aggregates each series into two arrays (far fewer rows to decode than one per reading)."""
+    agg = (
+        "SELECT metric, region, operator, entity, array_agg(t ORDER BY t), array_agg(value ORDER BY t)"
+        f" FROM ({sql}) r GROUP BY metric, region, operator, entity"
+    )
+    out: dict[SeriesKey, Series] = {}
+    with conn.cursor(binary=True) as cur:
+        cur.execute(agg, params)
+        for metric, region, op, ent, ts, values in cur:
+            out[(metric, region, op, ent)] = Series(np.asarray(ts, dtype=float), np.asarray(values, dtype=float))
+    return out
+
+
+_COLS = "metric, region, operator, entity, extract(epoch FROM ts)::float8 AS t, value"
+#: Up to this window, the data-centre meters' bases are probed per meter that read in the window; a longer
+#: one (a month's rollup refresh) takes them in one pass over the look-back.
+_SHORT_WINDOW = timedelta(days=7)
+
+
+def _edge_sql(
+    metrics: tuple[str, ...] | list[str],
+    where: str,
+    params: dict[str, object],
+    lo: str,
+    hi: str,
+    *,
+    last: bool,
+    tag: str,
+) -> str:
+    """SQL for each series' latest (last=True) or first reading with %(lo)s <= ts < %(hi)s.
+
+    Region-level series (entity '') are found from feed_freshness, one index probe each (LATERAL …
+    LIMIT 1), so a long look-back costs nothing; data-centre series (metrics with an entity) with a
+    DISTINCT ON over the primary key (their look-back is short)."""
+    order = "DESC" if last else "ASC"
+    entity = params.get("entity")
+    op = params.get("operator")
+    fwhere, _ = _filters(
+        metrics, [] if "regions" in params else None, op if isinstance(op, str) else None, None, alias="f"
+    )
+    parts = []
+    if entity is None or entity == "":
+        parts.append(
+            "SELECT f.metric, f.region, f.operator, ''::text AS entity, extract(epoch FROM o.ts)::float8 AS t, o.value"
+            f" FROM feed_freshness f CROSS JOIN LATERAL (SELECT ts, value FROM observation o"
+            " WHERE o.metric = f.metric AND o.region = f.region AND o.operator = f.operator AND o.entity = ''"
+            f" AND o.ts >= %({lo})s AND o.ts < %({hi})s ORDER BY o.ts {order} LIMIT 1) o"
+            f" WHERE {fwhere}"
+        )
+    entity_metrics = [m for m in metrics if METRICS[m].entity_required]
+    if entity_metrics:
+        key = f"entity_metrics_{tag}"
+        params[key] = entity_metrics
+        parts.append(
+            f"SELECT * FROM (SELECT DISTINCT ON (metric, region, operator, entity) {_COLS} FROM observation"
+            f" WHERE {where} AND metric = ANY(%({key})s) AND entity <> '' AND ts >= %({lo})s AND ts < %({hi})s"
+            f" ORDER BY metric, region, operator, entity, ts {order}) e{tag}"
+        )
+    return " UNION ALL ".join(parts)
+
+
+def fetch_series(
+    conn: psycopg.Connection,
+    metrics: tuple[str, ...] | list[str],
+    regions: list[int] | None,
+    since: datetime,
+    until: datetime,
+    *,
+    operator: str | None = None,
+    entity: str | None = None,
+    prior_since: datetime | None = None,
+) -> dict[SeriesKey, Series]:
+    """Readings with since <= ts < until of the given metrics and regions, grouped by series, plus (with
+    `prior_since`) each series' latest reading in [prior_since, since): a gauge's level or a counter's
+    base at `since`. The operator filter is not applied to the administration's reference series."""
+    where, params = _filters(metrics, regions, operator, entity)
+    params.update(since=since, until=until)
+    # ts = until too: a delta stamped at a bucket's end is the volume of that bucket
+    sql = f"SELECT {_COLS} FROM observation WHERE {where} AND ts >= %(since)s AND ts <= %(until)s"
+    if prior_since is not None and prior_since < since:
+        params["prior_since"] = prior_since
+        counters = [m for m in metrics if METRICS[m].entity_required and METRICS[m].kind == Kind.COUNTER]
+        short_window = until - since <= _SHORT_WINDOW
+        if counters and short_window and len(counters) == sum(METRICS[m].entity_required for m in metrics):
+            # Data-centre meters (counters) over a short window (a series' live tail, a breakdown): only the
+            # meters that read in the window need a base (one without readings there adds nothing to any
+            # bucket), found by one index probe each instead of sorting a day of every meter's readings.
+            prior = _edge_sql(
+                [m for m in metrics if m not in counters], where, params, "prior_since", "since", last=True, tag="p"
+            )
+            params["counters_p"] = counters
+            bases = (
+                "SELECT s.metric, s.region, s.operator, s.entity, extract(epoch FROM b.ts)::float8 AS t, b.value"
+                " FROM (SELECT DISTINCT metric, region, operator, entity FROM win"
+                " WHERE metric = ANY(%(counters_p)s) AND entity <> '') s"
+                " CROSS JOIN LATERAL (SELECT ts, value FROM observation o WHERE o.metric = s.metric"
+                " AND o.region = s.region AND o.operator = s.operator AND o.entity = s.entity"
+                " AND o.ts >= %(prior_since)s AND o.ts < %(since)s ORDER BY o.ts DESC LIMIT 1) b"
+            )
+            rest = f" UNION ALL {prior}" if prior else ""
+            # the window is read once: its rows, and the meters that read in it
+            sql = f"WITH win AS MATERIALIZED ({sql}) SELECT * FROM win UNION ALL {bases}{rest}"
+            return _grouped(conn, sql, params)
+        prior = _edge_sql(metrics, where, params, "prior_since", "since", last=True, tag="p")
+        if prior:
+            sql = f"{sql} UNION ALL {prior}"
+    return _grouped(conn, sql, params)  # sorted per series in Python, not by the server
+
+
+def fetch_edges(
+    conn: psycopg.Connection,
+    metrics: tuple[str, ...] | list[str],
+    regions: list[int],
+    at: datetime,
+    until: datetime,
+    lookback: timedelta,
+    *,
+    operator: str | None = None,
+) -> dict[SeriesKey, Series]:
+    """Per series, the latest reading in [at − lookback, at) and the first in [at, until): enough for its
+    level at `at` and, for a series that began later, its first reading (DISTINCT ON over the primary key)."""
+    where, params = _filters(metrics, regions, operator, None)
+    params.update(at=at, until=until, since=at - lookback)
+    before = _edge_sql(metrics, where, params, "since", "at", last=True, tag="b")
+    after = _edge_sql(metrics, where, params, "at", "until", last=False, tag="a")
+    sql = f"{before} UNION ALL {after}"
+    return _grouped(conn, sql, params)
+
+
+def merge_series(*maps: SeriesMap) -> dict[SeriesKey, Series]:
+    """Union of several fetches of the same series (readings at the same ts kept once)."""
+    out: dict[SeriesKey, Series] = {}
+    for m in maps:
+        for k, s in m.items():
+            if k not in out:
+                out[k] = s
+                continue
+            ts = np.concatenate([out[k].ts, s.ts])
+            val = np.concatenate([out[k].value, s.value])
+            order = np.argsort(ts, kind="stable")
+            ts, val = ts[order], val[order]
+            keep = np.concatenate(([True], np.diff(ts) > 0))
+            out[k] = Series(ts[keep], val[keep])
+    return out
+
+
+def fetch_indicator_inputs(
+    conn: psycopg.Connection,
+    indicator_id: str,
+    scope: Scope,
+    since: datetime,
+    until: datetime,
+) -> SeriesMap:
+    """Every reading an indicator needs for a scope in [since, until], plus each series' reading before
+    `since` far enough back to carry a level or a counter into the window."""
+    back = timedelta(seconds=lookback_s(indicator_id))
+    return fetch_series(
+        conn,
+        input_metrics(indicator_id),
+        fetch_regions(indicator_id, scope.region),
+        since,
+        until,
+        operator=scope.operator_id,
+        entity=scope.entity,
+        prior_since=since - back,
+    )
+
+
+_DISTINCT_SERIES = """
+WITH RECURSIVE s AS (
+    SELECT * FROM (SELECT region, operator, entity FROM observation WHERE metric = %(metric)s
+                   ORDER BY region, operator, entity LIMIT 1) first
+    UNION ALL
+    SELECT n.* FROM s CROSS JOIN LATERAL (
+        SELECT o.region, o.operator, o.entity FROM observation o
+        WHERE o.metric = %(metric)s AND (o.region, o.operator, o.entity) > (s.region, s.operator, s.entity)
+        ORDER BY o.region, o.operator, o.entity LIMIT 1) n
+)
+SELECT region, operator, entity FROM s
+"""
+
+
+def distinct_series(conn: psycopg.Connection, metric: str) -> list[tuple[int, str, str]]:
+    """Distinct (region, operator, entity) that reported `metric`: a skip scan over the primary key."""
+    return [(int(r), str(o), str(e)) for r, o, e in conn.execute(_DISTINCT_SERIES, {"metric": metric}).fetchall()]
+
+
+def read_published_series(
+    conn: psycopg.Connection,
+    indicator_id: str,
+    *,
+    region: int,
+    operator: str | None,
+    entity: str | None,
+    start: datetime,
+    end: datetime,
+    interval: Interval,
+) -> list[tuple[datetime, float | None, bool, bool]]:
+    """The series as the boards read it: (bucket start, value, pending, current) from iw_indicator_series
+    (rollups up to the published cutoff, the pending tail after it, increases cumulated since the first
+    bucket). `current` is false for a bucket of a pending tail older than the newest reading of its inputs."""
+    rows = conn.execute(
+        "SELECT ts, value, pending, current FROM iw_indicator_series(%s, %s, %s, %s, %s, %s, %s)",
+        (indicator_id, region, operator or "", start, end, interval, entity or ""),
+    ).fetchall()
+    return [(ts, value, bool(pending), bool(current)) for ts, value, pending, current in rows]
