@@ -7,6 +7,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
+from psycopg import sql
+
+from core.planzone import plan_tz_name
 
 log = logging.getLogger(__name__)
 
@@ -83,9 +86,31 @@ def upgrade(url: str, *, use_timescaledb: bool | None = None) -> list[Migration]
                     extra={"event": "migrate.applied", "version": migration.version, "migration": migration.name},
                 )
                 applied.append(migration)
+            _set_plan_zone(conn)
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))
     return applied
+
+
+def _set_plan_zone(conn: psycopg.Connection) -> None:
+    """Record INFRAWATCH_TIMEZONE as the database's `infrawatch.plan_tz`, read by iw_plan_tz() in every new
+    session (the boards' included)."""
+    zone = plan_tz_name()
+    row = conn.execute("SELECT current_setting('infrawatch.plan_tz', true), current_database()").fetchone()
+    if row is None or row[0] == zone or (not row[0] and zone == "Asia/Shanghai"):  # iw_plan_tz()'s default
+        return
+    try:
+        conn.execute(
+            sql.SQL("ALTER DATABASE {} SET infrawatch.plan_tz = {}").format(sql.Identifier(row[1]), sql.Literal(zone))
+        )
+        conn.execute(sql.SQL("SET infrawatch.plan_tz = {}").format(sql.Literal(zone)))
+    except psycopg.errors.InsufficientPrivilege:
+        log.warning(
+            "cannot record the plans' time zone in the database (not its owner); SQL functions use Asia/Shanghai",
+            extra={"event": "migrate.plan_tz_refused", "zone": zone},
+        )
+        return
+    log.info("plans' time zone recorded", extra={"event": "migrate.plan_tz", "zone": zone})
 
 
 def check_schema(conn: psycopg.Connection) -> None:

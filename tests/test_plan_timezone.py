@@ -63,3 +63,28 @@ def test_a_zone_with_daylight_saving_or_unknown_is_refused_with_the_reason(zone:
     assert done.returncode != 0
     assert f"INFRAWATCH_TIMEZONE={zone!r}" in done.stderr
     assert ("daylight saving" if zone == "Europe/Berlin" else "not an IANA time zone") in done.stderr
+
+
+def test_db_upgrade_records_the_zone_for_the_sql_functions_the_boards_read(pg_server: str) -> None:
+    from tests.conftest import RUN_ID, with_dbname
+
+    name = f"iw_tz_{RUN_ID}"
+    with psycopg.connect(pg_server, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        admin.execute(f'CREATE DATABASE "{name}"')
+    url = with_dbname(pg_server, name)
+    try:
+        env = {**os.environ, "INFRAWATCH_DATABASE_URL": url, "INFRAWATCH_TIMEZONE": "UTC", "INFRAWATCH_LOG_JSON": "false"}
+        done = subprocess.run(
+            [sys.executable, "-m", "infrawatch", "db", "upgrade"], env=env, capture_output=True, text=True, timeout=300
+        )
+        assert done.returncode == 0, done.stderr
+        with psycopg.connect(url) as conn:  # a new session, as Grafana's
+            assert conn.execute("SELECT iw_plan_tz()").fetchone() == ("UTC",)
+            (first,) = conn.execute(
+                "SELECT min(ts) FROM iw_buckets('2023-06-30 03:00+00', '2023-07-01 03:00+00', '1d')"
+            ).fetchone()  # type: ignore[misc]
+        assert first == datetime(2023, 6, 30, tzinfo=UTC)  # the UTC day, not Shanghai's (16:00 UTC the day before)
+    finally:
+        with psycopg.connect(pg_server, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
