@@ -132,7 +132,7 @@ def _interval_variable() -> Json:
         "Bucket",
         [("day", "1d"), ("month", "1mo")],
         current="1mo",
-        description="Rollup bucket (Asia/Shanghai days or months)",
+        description="Rollup bucket (days or months in the plans' time zone)",
     )
 
 
@@ -255,7 +255,7 @@ def plan_targets_board() -> Json:
                     FROM target t
                     CROSS JOIN LATERAL iw_indicator_series(
                         t.indicator, t.region, coalesce(t.operator, ''),
-                        t.start_date::timestamp AT TIME ZONE 'Asia/Shanghai', $__timeTo(), '1d',
+                        t.start_date::timestamp AT TIME ZONE iw_plan_tz(), $__timeTo(), '1d',
                         coalesce(t.entity, '')) s
                     WHERE t.id = '$target' AND s.value IS NOT NULL AND $__timeFilter(s.ts)
                     ORDER BY 1
@@ -268,8 +268,8 @@ def plan_targets_board() -> Json:
                     FROM target t
                     LEFT JOIN target_progress p ON p.target_id = t.id
                     CROSS JOIN LATERAL generate_series(
-                        greatest(t.start_date::timestamp AT TIME ZONE 'Asia/Shanghai', $__timeFrom()::timestamptz),
-                        least((t.deadline + 1)::timestamp AT TIME ZONE 'Asia/Shanghai', $__timeTo()::timestamptz),
+                        greatest(t.start_date::timestamp AT TIME ZONE iw_plan_tz(), $__timeFrom()::timestamptz),
+                        least((t.deadline + 1)::timestamp AT TIME ZONE iw_plan_tz(), $__timeTo()::timestamptz),
                         interval '1 day') AS d
                     WHERE t.id = '$target'
                     ORDER BY 1
@@ -445,7 +445,7 @@ def indicator_explorer_board() -> Json:
                     LEFT JOIN indicator_rollup r
                       ON r.interval = '1mo' AND r.indicator = '$indicator' AND r.operator = '' AND r.entity = ''
                      AND r.region IN (SELECT code FROM iw_region c WHERE c.parent = rep.region)
-                     AND r.bucket = date_trunc('month', rep.ts AT TIME ZONE 'Asia/Shanghai') AT TIME ZONE 'Asia/Shanghai'
+                     AND r.bucket = date_trunc('month', rep.ts AT TIME ZONE iw_plan_tz()) AT TIME ZONE iw_plan_tz()
                     GROUP BY g.name, rep.region, rep.ts, rep.value
                     ORDER BY abs(rep.value - coalesce(sum(r.value), rep.value)) DESC, rep.region
                     """

@@ -26,12 +26,6 @@ TABLE_PANELS = frozenset({"table", "stat", "bargauge", "barchart", "piechart", "
 Json = dict[str, Any]
 
 
-def in_plan_zone(sql: str) -> str:
-    """The boards' SQL is written with `AT TIME ZONE 'Asia/Shanghai'`; generated, it names the plans' time zone
-    (INFRAWATCH_TIMEZONE)."""
-    return sql.replace("'Asia/Shanghai'", f"'{plan_tz_name()}'")
-
-
 def query(sql: str, *, ref_id: str = "A", fmt: str = "table") -> Json:
     """One raw-SQL target; `fmt` is Grafana's result format: 'table' or 'time_series'."""
     return {
@@ -40,7 +34,7 @@ def query(sql: str, *, ref_id: str = "A", fmt: str = "table") -> Json:
         "editorMode": "code",
         "format": fmt,
         "rawQuery": True,
-        "rawSql": in_plan_zone(dedent_sql(sql)),
+        "rawSql": dedent_sql(sql),
     }
 
 

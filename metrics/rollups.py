@@ -24,6 +24,7 @@ from datetime import date, datetime, timedelta
 
 import numpy as np
 import psycopg
+from psycopg import sql
 
 from metrics.db import owns_transaction
 from metrics.indicators import Scope, SeriesMap, evaluate, input_metrics, is_gauge_based, lookback_s, staleness_s
@@ -198,13 +199,7 @@ def _replace(
         "DELETE FROM indicator_rollup WHERE indicator = %s AND interval = %s AND bucket >= %s AND bucket <= %s",
         (indicator_id, interval, starts[0], starts[-1]),
     )
-    if rows:
-        with conn.cursor().copy(
-            "COPY indicator_rollup (interval, bucket, indicator, region, operator, entity, value) FROM STDIN"
-        ) as copy:
-            for r in rows:
-                copy.write_row(r)
-    return len(rows)
+    return _copy_rows(conn, "indicator_rollup", rows)
 
 
 def scopes_for(data: SeriesMap, indicator_id: str, *, with_entities: bool = True) -> list[Scope]:
@@ -395,14 +390,22 @@ def _publish_pending(conn: psycopg.Connection) -> int:
     return written
 
 
-def _write_pending(rows: list[tuple[str, datetime, str, int, str, str, float]], conn: psycopg.Connection) -> int:
+def _copy_rows(
+    conn: psycopg.Connection, table: str, rows: list[tuple[str, datetime, str, int, str, str, float]]
+) -> int:
+    """COPY bucket values into indicator_rollup or indicator_pending (the same columns)."""
     if rows:
-        with conn.cursor().copy(
-            "COPY indicator_pending (interval, bucket, indicator, region, operator, entity, value) FROM STDIN"
-        ) as copy:
+        statement = sql.SQL(
+            "COPY {} (interval, bucket, indicator, region, operator, entity, value) FROM STDIN"
+        ).format(sql.Identifier(table))
+        with conn.cursor().copy(statement) as copy:
             for r in rows:
                 copy.write_row(r)
     return len(rows)
+
+
+def _write_pending(rows: list[tuple[str, datetime, str, int, str, str, float]], conn: psycopg.Connection) -> int:
+    return _copy_rows(conn, "indicator_pending", rows)
 
 
 @owns_transaction

@@ -72,3 +72,10 @@ LANGUAGE sql STABLE AS $$
                             (p_end AT TIME ZONE iw_plan_tz()) - interval '1 microsecond', u.step) AS g
     WHERE u.step IS NOT NULL
 $$;
+
+DO $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'infrawatch_grafana') THEN
+        GRANT EXECUTE ON FUNCTION iw_plan_tz() TO infrawatch_grafana;
+    END IF;
+END $$;
