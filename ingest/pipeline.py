@@ -1,10 +1,12 @@
 """The one ingest door every collector uses: `prepare` (validate, no database) then `store` (COPY, merge by
 identity, quarantine, record — one transaction).
 
-Identity is (metric, region, operator, entity, ts). The same identity and value again is a duplicate
-(counted, stored once); another value is a revision (newest wins, the earlier value goes to
-observation_history). Valid rows, quarantined rejections and the batch record commit in one
-transaction, so a caller that acknowledges after `store` returns never loses or half-stores input.
+Identity is (metric, region, operator, entity, ts): a series (table `series`, an integer id per metric,
+region, operator and entity) and an instant; rows land in `observation_point` keyed by (series_id, ts). The
+same identity and value again is a duplicate (counted, stored once); another value is a revision (newest
+wins, the earlier value goes to observation_history). Valid rows, quarantined rejections and the batch
+record commit in one transaction, so a caller that acknowledges after `store` returns never loses or
+half-stores input.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import psycopg
+from psycopg.pq import TransactionStatus
 
 from core.settings import get_settings
 from ingest.report import BatchReport, Rejection
@@ -27,52 +30,30 @@ from ingest.validate import JSON_TS, TimestampRule, frame_from_items, validate_f
 
 log = logging.getLogger(__name__)
 
+#: A series: (metric, region, operator, entity).
+SeriesKey = tuple[str, int, str, str]
+
 _STAGING = """
-CREATE TEMP TABLE IF NOT EXISTS iw_staging (
-    seq integer, metric text COLLATE "C", region integer, operator text COLLATE "C",
-    entity text COLLATE "C", ts_us bigint, value double precision,
-    ts timestamptz GENERATED ALWAYS AS (to_timestamp(ts_us / 1000000.0::float8)) STORED
+CREATE TEMP TABLE IF NOT EXISTS iw_staging_point (
+    series_id integer, ts timestamptz, value double precision, batch_id bigint
 ) ON COMMIT DELETE ROWS
 """
+
+_COPY_STAGING = "COPY iw_staging_point (series_id, ts, value, batch_id) FROM STDIN"
 
 # Insert first: a new identity (the common case) costs one index descent and no join. Rows that already
 # existed are left alone by ON CONFLICT DO NOTHING (waiting for a concurrent writer of the same identity
 # to commit) and still carry another batch's id, which is how the second statement finds them.
 _INSERT_NEW = """
-INSERT INTO observation (metric, region, operator, entity, ts, value, batch_id)
-SELECT metric, region, operator, entity, ts, value, %(batch)s FROM iw_staging
+INSERT INTO observation_point (series_id, ts, value, batch_id)
+SELECT series_id, ts, value, batch_id FROM iw_staging_point
 ON CONFLICT DO NOTHING
 """
 
+# Freshness (latest ts per operator, metric and region) and the rollups' dirty hours, from arrays computed
+# client-side over every stored row; when some identities existed, the dirty hours only of the rows this
+# batch inserted or revised (they now carry its id).
 _RECORD_TEMPLATE = """
-WITH fresh AS (
-    INSERT INTO feed_freshness (operator, metric, region, last_ts, last_received_at)
-    SELECT operator, metric, region, max(ts), now() FROM iw_staging GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
-    ON CONFLICT (operator, metric, region) DO UPDATE
-    SET last_ts = GREATEST(feed_freshness.last_ts, EXCLUDED.last_ts),
-        last_received_at = EXCLUDED.last_received_at
-    RETURNING 1
-), dirty AS (
-    INSERT INTO rollup_dirty (metric, day, hour)
-    SELECT DISTINCT metric, (ts AT TIME ZONE 'UTC')::date, extract(hour FROM ts AT TIME ZONE 'UTC')::smallint
-    FROM iw_staging s {changed}
-    ORDER BY 1, 2, 3
-    ON CONFLICT DO NOTHING
-    RETURNING 1
-)
-SELECT (SELECT count(*) FROM fresh), (SELECT count(*) FROM dirty)
-"""
-# Freshness from every staged row; the rollups' dirty days from the rows this batch inserted or revised.
-_RECORD_ALL_NEW = _RECORD_TEMPLATE.format(changed="")
-_RECORD_SOME_EXISTED = _RECORD_TEMPLATE.format(
-    changed="""WHERE NOT EXISTS (
-        SELECT 1 FROM observation o
-        WHERE (o.metric, o.region, o.operator, o.entity, o.ts) = (s.metric, s.region, s.operator, s.entity, s.ts)
-          AND o.batch_id <> %(batch)s)"""
-)
-
-# After a direct COPY (every row new): freshness and the rollups' dirty days from arrays computed client-side.
-_RECORD_FROM_ARRAYS = """
 WITH fresh AS (
     INSERT INTO feed_freshness (operator, metric, region, last_ts, last_received_at)
     SELECT operator, metric, region, last_ts, now()
@@ -85,34 +66,44 @@ WITH fresh AS (
     RETURNING 1
 ), dirty AS (
     INSERT INTO rollup_dirty (metric, day, hour)
-    SELECT metric, day, hour FROM unnest(%(d_metric)s::text[], %(d_day)s::date[], %(d_hour)s::smallint[])
-         AS d(metric, day, hour)
+    {dirty}
     ORDER BY 1, 2, 3
     ON CONFLICT DO NOTHING
     RETURNING 1
 )
 SELECT (SELECT count(*) FROM fresh), (SELECT count(*) FROM dirty)
 """
+_RECORD_FROM_ARRAYS = _RECORD_TEMPLATE.format(
+    dirty="""SELECT metric, day, hour FROM unnest(%(d_metric)s::text[], %(d_day)s::date[], %(d_hour)s::smallint[])
+         AS d(metric, day, hour)"""
+)
+_RECORD_SOME_EXISTED = _RECORD_TEMPLATE.format(
+    dirty="""SELECT DISTINCT k.metric, (s.ts AT TIME ZONE 'UTC')::date, extract(hour FROM s.ts AT TIME ZONE 'UTC')::smallint
+    FROM iw_staging_point s JOIN series k ON k.id = s.series_id
+    WHERE NOT EXISTS (
+        SELECT 1 FROM observation_point o
+        WHERE (o.series_id, o.ts) = (s.series_id, s.ts) AND o.batch_id <> %(batch)s)"""
+)
 
-_COPY_OBSERVATION = "COPY observation (metric, region, operator, entity, ts, value, batch_id) FROM STDIN"
+_COPY_POINTS = "COPY observation_point (series_id, ts, value, batch_id) FROM STDIN"
 
 # Only when some identities existed: duplicates (same value) and revisions (new value wins, the old one
 # goes to history). Rows this batch inserted carry its id and are skipped.
 _MERGE_EXISTING = """
 WITH old AS (
-    SELECT s.metric, s.region, s.operator, s.entity, s.ts, s.value, o.value AS old_value, o.batch_id AS old_batch
-    FROM iw_staging s
-    JOIN observation o USING (metric, region, operator, entity, ts)
+    SELECT s.series_id, s.ts, s.value, o.value AS old_value, o.batch_id AS old_batch
+    FROM iw_staging_point s
+    JOIN observation_point o USING (series_id, ts)
     WHERE o.batch_id <> %(batch)s
 ), hist AS (
     INSERT INTO observation_history (metric, region, operator, entity, ts, value, batch_id, superseded_by)
-    SELECT metric, region, operator, entity, ts, old_value, old_batch, %(batch)s
-    FROM old WHERE old_value <> value
+    SELECT k.metric, k.region, k.operator, k.entity, old.ts, old.old_value, old.old_batch, %(batch)s
+    FROM old JOIN series k ON k.id = old.series_id
+    WHERE old.old_value <> old.value
     RETURNING 1
 ), upd AS (
-    UPDATE observation o SET value = old.value, batch_id = %(batch)s, received_at = now()
-    FROM old WHERE old.old_value <> old.value
-      AND (o.metric, o.region, o.operator, o.entity, o.ts) = (old.metric, old.region, old.operator, old.entity, old.ts)
+    UPDATE observation_point o SET value = old.value, batch_id = %(batch)s
+    FROM old WHERE old.old_value <> old.value AND (o.series_id, o.ts) = (old.series_id, old.ts)
     RETURNING 1
 )
 SELECT count(*) FILTER (WHERE old_value = value),
@@ -121,35 +112,64 @@ SELECT count(*) FILTER (WHERE old_value = value),
 FROM old
 """
 
+# Series the cache lacks: made where new (in identity order, so concurrent writers lock them in the same
+# order), then those another writer made found by a second statement, whose snapshot sees its commit.
+_MAKE_SERIES = """
+INSERT INTO series (metric, region, operator, entity)
+SELECT * FROM unnest(%(metric)s::text[], %(region)s::int[], %(operator)s::text[], %(entity)s::text[])
+ORDER BY 1, 2, 3, 4
+ON CONFLICT DO NOTHING
+RETURNING id, metric, region, operator, entity
+"""
+_FIND_SERIES = """
+SELECT s.id, s.metric, s.region, s.operator, s.entity
+FROM unnest(%(metric)s::text[], %(region)s::int[], %(operator)s::text[], %(entity)s::text[]) AS w(metric, region, operator, entity)
+JOIN series s ON s.metric = w.metric AND s.region = w.region AND s.operator = w.operator AND s.entity = w.entity
+"""
+#: Beyond this many series the id cache starts again (memory stays bounded; misses cost one look-up each batch).
+_SERIES_CACHE_MAX = 500_000
+
 _IDENTITY = ["metric", "region", "operator", "entity", "ts_us"]
 
 
-#: Stands for the batch id in COPY text built before the id is known (no valid row can contain it: metric,
-#: operator and entity ids are validated against patterns without control characters).
+#: Stand for the batch id and the series id in COPY text built before they are known (the text holds only
+#: these, timestamps and numbers).
 _BATCH_ID_PLACEHOLDER = b"\x1f"
+_SERIES_ID_PLACEHOLDER = b"\x1e"
 
 
 @dataclass(slots=True)
 class StagedRows:
     """Valid rows made ready for the database without it: the last copy of each identity (`rows`), the
     earlier copies (`superseded`, with `same` telling duplicate from revision), the UTC months they fall in,
-    their COPY text for `observation` (batch id still a placeholder) and the freshness / rollup arrays."""
+    the freshness / rollup arrays, and the batch's `series` in identity order with, for each, the COPY text
+    of its points (`blocks`: series and batch ids still placeholders)."""
 
     rows: pd.DataFrame
     superseded: pd.DataFrame
     months: list[int]
-    copy_text: bytes
+    series: list[SeriesKey]
+    blocks: list[bytes]
     record: dict[str, list[Any]]
+
+    def copy_text(self, series_ids: list[int], batch_id: int) -> bytes:
+        """COPY text of `observation_point` rows (series_id, ts, value, batch_id), ordered by (series_id, ts)
+        so that the primary key is filled in order."""
+        order = sorted(range(len(series_ids)), key=series_ids.__getitem__)
+        text = b"".join(self.blocks[i].replace(_SERIES_ID_PLACEHOLDER, b"%d" % series_ids[i]) for i in order)
+        return text.replace(_BATCH_ID_PLACEHOLDER, b"%d" % batch_id)
 
 
 def stage_rows(valid: pd.DataFrame) -> StagedRows:
     """The pure, CPU-heavy part of storing a batch, so it can run on another thread than the database work."""
     rows, superseded = _split_superseded(valid)
+    series, blocks = _point_blocks(rows) if len(rows) else ([], [])
     return StagedRows(
         rows=rows,
         superseded=superseded,
         months=_months_of(rows["ts_us"].to_numpy(dtype=np.int64)) if len(rows) else [],
-        copy_text=_to_copy_text(rows, batch_id=_BATCH_ID_PLACEHOLDER.decode()) if len(rows) else b"",
+        series=series,
+        blocks=blocks,
         record=_record_arrays(rows) if len(rows) else {},
     )
 
@@ -178,7 +198,8 @@ def now_us() -> int:
 
 class IngestPipeline:
     """The one door: `prepare` (no database; may run on another thread) then `store` (one transaction).
-    Stateful only in caches (known operators, partitions made); safe to share within one process."""
+    Stateful only in caches (known operators, series ids, partitions made); safe to share within one process
+    (one connection at a time, as collectors use it)."""
 
     def __init__(self, future_tolerance_s: int | None = None) -> None:
         self.future_tolerance_s = (
@@ -187,6 +208,7 @@ class IngestPipeline:
         self._operators: set[str] = set()
         self._operators_loaded_at = 0.0
         self._months: set[int] = set()
+        self._series: dict[SeriesKey, int] = {}  # committed series rows only (never deleted)
         self._direct = True  # try the direct COPY first; off after a batch whose identities existed
 
     # -- the door -------------------------------------------------------------------------------
@@ -271,8 +293,10 @@ class IngestPipeline:
         operator, rejections, staged = batch.operator, batch.rejections, batch.staged
         started = time.perf_counter()
         report = BatchReport(received=batch.received, rejected=len(rejections), rejections=list(rejections))
+        series_ids: list[int] = []
         if staged is not None:
             self._ensure_partitions(conn, staged.months)
+            series_ids = self.series_ids(conn, staged.series)
         with conn.transaction():
             row = conn.execute("SELECT nextval('ingest_batch_id_seq')").fetchone()
             assert row is not None
@@ -285,11 +309,12 @@ class IngestPipeline:
                 conn.execute(
                     "SET LOCAL work_mem = '64MB'; SET LOCAL enable_mergejoin = off; SET LOCAL enable_hashjoin = off"
                 )
-                if self._direct and self._copy_new(conn, staged, batch_id):
+                text = staged.copy_text(series_ids, batch_id)
+                if self._direct and self._copy_new(conn, staged, text):
                     inserted = len(valid)
                     duplicates = revised = 0
                 else:
-                    inserted, duplicates, revised = self._merge(conn, valid, batch_id)
+                    inserted, duplicates, revised = self._merge(conn, staged, text, batch_id)
                     # Back to the direct COPY once a batch is all new again (a re-sent file is not).
                     self._direct = inserted == len(valid)
                 report.accepted, report.duplicates, report.revised = inserted, duplicates, revised
@@ -340,32 +365,34 @@ class IngestPipeline:
         )
         return report
 
-    def _copy_new(self, conn: psycopg.Connection, staged: StagedRows, batch_id: int) -> bool:
-        """COPY the rows straight into `observation` (the multi-row insert path, as fast as a bare COPY),
+    def _copy_new(self, conn: psycopg.Connection, staged: StagedRows, text: bytes) -> bool:
+        """COPY the rows straight into `observation_point` (the multi-row insert path, as fast as a bare COPY),
         on the bet that every identity is new. A unique violation rolls back to a savepoint: False."""
         try:
-            with conn.transaction(), conn.cursor().copy(_COPY_OBSERVATION) as copy:
-                copy.write(staged.copy_text.replace(_BATCH_ID_PLACEHOLDER, str(batch_id).encode()))
+            with conn.transaction(), conn.cursor().copy(_COPY_POINTS) as copy:
+                copy.write(text)
         except psycopg.errors.UniqueViolation:
             return False
         conn.execute(_RECORD_FROM_ARRAYS, staged.record)
         return True
 
-    def _merge(self, conn: psycopg.Connection, valid: pd.DataFrame, batch_id: int) -> tuple[int, int, int]:
+    def _merge(
+        self, conn: psycopg.Connection, staged: StagedRows, text: bytes, batch_id: int
+    ) -> tuple[int, int, int]:
         """COPY into staging, insert the new identities, then count duplicates and store revisions."""
         conn.execute(_STAGING)
-        with conn.cursor().copy(
-            "COPY iw_staging (seq, metric, region, operator, entity, ts_us, value) FROM STDIN"
-        ) as copy:
-            copy.write(_to_copy_text(valid))
-        inserted = conn.execute(_INSERT_NEW, {"batch": batch_id}).rowcount
-        staged = len(valid)
+        with conn.cursor().copy(_COPY_STAGING) as copy:
+            copy.write(text)
+        inserted = conn.execute(_INSERT_NEW).rowcount
+        total = len(staged.rows)
         duplicates = revised = 0
-        if inserted < staged:
+        if inserted < total:
             counts = conn.execute(_MERGE_EXISTING, {"batch": batch_id}).fetchone()
             assert counts is not None
             duplicates, revised = int(counts[0]), int(counts[1])
-        conn.execute(_RECORD_ALL_NEW if inserted == staged else _RECORD_SOME_EXISTED, {"batch": batch_id})
+            conn.execute(_RECORD_SOME_EXISTED, {**staged.record, "batch": batch_id})
+        else:
+            conn.execute(_RECORD_FROM_ARRAYS, staged.record)
         return inserted, duplicates, revised
 
     # -- caches -----------------------------------------------------------------------------------
@@ -378,6 +405,33 @@ class IngestPipeline:
                 self._operators = {r[0] for r in conn.execute("SELECT id FROM operator")}
             self._operators_loaded_at = time.monotonic()
         return self._operators
+
+    def series_ids(self, conn: psycopg.Connection, keys: list[SeriesKey]) -> list[int]:
+        """The id of each series, from the cache; the series it lacks are found or made in one statement (plus
+        one look-up of those a concurrent writer made), committed before the batch's own transaction when the
+        connection was idle. Only ids of committed rows are cached: inside a caller's transaction, which may
+        still roll back, the series made are used for this batch only."""
+        missing = [k for k in keys if k not in self._series]
+        if not missing:
+            return [self._series[k] for k in keys]
+        found: dict[SeriesKey, int] = {}
+        with conn.transaction():  # ours when the connection was idle; a savepoint in a caller's
+            for sql in (_MAKE_SERIES, _FIND_SERIES):
+                wanted = [k for k in missing if k not in found]
+                if not wanted:
+                    break
+                params = {name: [k[i] for k in wanted] for i, name in enumerate(("metric", "region", "operator", "entity"))}
+                for sid, metric, region, operator, entity in conn.execute(sql, params).fetchall():
+                    found[(metric, region, operator, entity)] = int(sid)
+        lost = [k for k in missing if k not in found]
+        if lost:
+            raise RuntimeError(f"series neither made nor found: {lost[:3]}")
+        ids = [self._series.get(k) or found[k] for k in keys]
+        if conn.info.transaction_status == TransactionStatus.IDLE:  # committed
+            if len(self._series) + len(found) > _SERIES_CACHE_MAX:
+                self._series.clear()
+            self._series.update(found)
+        return ids
 
     def _ensure_partitions(self, conn: psycopg.Connection, months: list[int]) -> None:
         todo = sorted(set(months) - self._months)
@@ -411,33 +465,36 @@ def _months_of(ts_us: np.ndarray) -> list[int]:
     return [int(m) for m in months.astype("datetime64[us]").astype(np.int64)]
 
 
-def _to_copy_text(valid: pd.DataFrame, batch_id: int | str | None = None) -> bytes:
-    """COPY text of the rows in identity order (so the index is probed and filled in order).
-
-    Without `batch_id`: staging rows (seq, metric, region, operator, entity, ts_us, value). With it:
-    `observation` rows (metric, region, operator, entity, ts, value, batch_id), ts written once per
-    distinct instant. Built by joining Python strings, several times cheaper than DataFrame.to_csv;
-    floats are written with repr (the shortest text that reads back to the same double).
-    """
-    order = _identity_order(valid)
-    entity = valid["entity"].to_numpy(dtype=object)[order].tolist()
-    if any("\\" in e for e in entity):
-        entity = [_escape_copy(e) for e in entity]
-    ts_us = valid["ts_us"].to_numpy(dtype=np.int64)[order]
-    head: list[Iterable[str]] = [] if batch_id is not None else [map(str, range(len(order)))]
-    columns = [
-        *head,
-        valid["metric"].to_numpy(dtype=object)[order].tolist(),
-        map(str, valid["region"].to_numpy(dtype=np.int64)[order].tolist()),
-        valid["operator"].to_numpy(dtype=object)[order].tolist(),
-        entity,
-        map(str, ts_us.tolist()) if batch_id is None else _ts_texts(ts_us),
-        map(repr, valid["value"].to_numpy(dtype=np.float64)[order].tolist()),
-    ]
-    if batch_id is not None:
-        columns.append([str(batch_id)] * len(order))
-    text = "\n".join(map("\t".join, zip(*columns, strict=True)))
-    return (text + "\n").encode() if text else b""
+def _point_blocks(rows: pd.DataFrame) -> tuple[list[SeriesKey], list[bytes]]:
+    """The rows' series in identity order and, for each, the COPY text of its points in time order
+    (series_id, ts, value, batch_id; both ids placeholders), ts written once per distinct instant. Built by
+    joining Python strings, several times cheaper than DataFrame.to_csv; floats are written with repr (the
+    shortest text that reads back to the same double)."""
+    order, codes = _identity_order(rows)
+    n = len(order)
+    starts = np.flatnonzero(np.concatenate(([True], np.any(np.diff(codes[:, order], axis=1) != 0, axis=0))))
+    firsts = order[starts]
+    metric = rows["metric"].to_numpy(dtype=object)[firsts].tolist()
+    region = rows["region"].to_numpy(dtype=np.int64)[firsts].tolist()
+    operator = rows["operator"].to_numpy(dtype=object)[firsts].tolist()
+    entity = rows["entity"].to_numpy(dtype=object)[firsts].tolist()
+    series = list(zip(metric, region, operator, entity, strict=True))
+    sid, batch = _SERIES_ID_PLACEHOLDER.decode(), _BATCH_ID_PLACEHOLDER.decode()
+    lines = list(
+        map(
+            "\t".join,
+            zip(
+                [sid] * n,
+                _ts_texts(rows["ts_us"].to_numpy(dtype=np.int64)[order]),
+                map(repr, rows["value"].to_numpy(dtype=np.float64)[order].tolist()),
+                [batch] * n,
+                strict=True,
+            ),
+        )
+    )
+    bounds = [*starts.tolist(), n]
+    blocks = [("\n".join(lines[a:b]) + "\n").encode() for a, b in zip(bounds, bounds[1:], strict=False)]
+    return series, blocks
 
 
 def _ts_texts(ts_us: np.ndarray) -> list[str]:
@@ -464,16 +521,14 @@ def _record_arrays(valid: pd.DataFrame) -> dict[str, list[Any]]:
     }
 
 
-def _identity_order(valid: pd.DataFrame) -> np.ndarray:
-    """Row positions sorted by identity; text columns compare by code point, as COLLATE "C" does."""
-    if len(valid) < 2:
-        return np.arange(len(valid))
-    keys = []
-    for column in reversed(_IDENTITY):
+def _identity_order(valid: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Row positions sorted by identity (text columns compare by code point, as COLLATE "C" does), and the
+    series columns' sort codes (metric, region, operator, entity: one row each, in the frame's order)."""
+    codes = np.empty((4, len(valid)), dtype=np.int64)
+    for i, column in enumerate(_IDENTITY[:4]):
         values = valid[column].to_numpy()
-        keys.append(pd.factorize(values, sort=True)[0] if values.dtype == object else values)
-    return np.lexsort(keys)
-
-
-def _escape_copy(text: str) -> str:
-    return text.replace("\\", "\\\\")
+        codes[i] = pd.factorize(values, sort=True)[0] if values.dtype == object else values
+    if len(valid) < 2:
+        return np.arange(len(valid)), codes
+    ts_us = valid["ts_us"].to_numpy(dtype=np.int64)
+    return np.lexsort([ts_us, *codes[::-1]]), codes

@@ -59,8 +59,9 @@ def timescaledb_loadable(conn: psycopg.Connection) -> bool:
     return bool(row and row[0] and "timescaledb" in (row[1] or ""))
 
 
-def upgrade(url: str, *, use_timescaledb: bool | None = None) -> list[Migration]:
-    """Apply every pending migration; returns those applied. Safe to run from several processes."""
+def upgrade(url: str, *, use_timescaledb: bool | None = None, through: int | None = None) -> list[Migration]:
+    """Apply every pending migration (with `through`, only those up to that version: a test's older schema);
+    returns those applied. Safe to run from several processes."""
     applied: list[Migration] = []
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("SELECT pg_advisory_lock(%s)", (_LOCK_KEY,))
@@ -72,7 +73,7 @@ def upgrade(url: str, *, use_timescaledb: bool | None = None) -> list[Migration]
                     conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
                     log.info("timescaledb enabled", extra={"event": "migrate.timescaledb"})
             for migration in available_migrations():
-                if migration.version in done:
+                if migration.version in done or (through is not None and migration.version > through):
                     continue
                 with conn.transaction():
                     _ensure_table(conn)

@@ -91,7 +91,7 @@ def test_a_batch_of_only_rejections_is_still_recorded(conn):
 
 def test_backfill_of_any_past_month_creates_its_partition(conn):
     push(conn, [{"ts": "2009-01-15T00:00:00Z", "region": "360100", "value": 1}])
-    [(part,)] = rows(conn, "SELECT tableoid::regclass::text FROM observation")
+    [(part,)] = rows(conn, "SELECT tableoid::regclass::text FROM observation_point")
     assert part == "observation_y2009m01"
 
 
@@ -100,9 +100,9 @@ def test_rows_in_the_default_partition_move_when_their_month_partition_is_made(c
         "INSERT INTO observation (metric, region, operator, entity, ts, value, batch_id)"
         " VALUES ('bs5g_total', 360100, 'cmcc', '', '2011-05-02T00:00:00Z', 7, 0)"
     )
-    assert rows(conn, "SELECT tableoid::regclass::text FROM observation") == [("observation_default",)]
+    assert rows(conn, "SELECT tableoid::regclass::text FROM observation_point") == [("observation_default",)]
     conn.execute("SELECT iw_ensure_partitions('2011-05-01T00:00:00Z', '2011-05-01T00:00:00Z')")
-    assert rows(conn, "SELECT tableoid::regclass::text, value FROM observation") == [("observation_y2011m05", 7.0)]
+    assert rows(conn, "SELECT tableoid::regclass::text, value FROM observation_point") == [("observation_y2011m05", 7.0)]
 
 
 def test_freshness_and_rollup_change_log_follow_each_batch(conn):
