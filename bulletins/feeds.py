@@ -16,15 +16,18 @@ from reference.regions import PROVINCE, cities_of
 #: How far back a feed's last report is looked for; older feeds count as gone, not as late.
 LOOKBACK = timedelta(days=400)
 
+# Each series' newest reading is one probe of the points' primary key (series_id, ts); a feed's is the newest
+# of its series (all its entities).
 _LAST_REPORTS = """
-SELECT f.operator, f.metric, f.region, o.last_ts
-FROM feed_freshness f
+SELECT s.operator, s.metric, s.region, max(o.last_ts) AS last_ts
+FROM series s
 CROSS JOIN LATERAL (
-    SELECT max(ts) AS last_ts FROM observation
-    WHERE metric = f.metric AND region = f.region AND operator = f.operator AND ts <= %(until)s AND ts > %(since)s
+    SELECT max(ts) AS last_ts FROM observation_point
+    WHERE series_id = s.id AND ts <= %(until)s AND ts > %(since)s
 ) o
-WHERE o.last_ts IS NOT NULL AND f.region = ANY(%(regions)s)
-ORDER BY f.operator, f.metric, f.region
+WHERE o.last_ts IS NOT NULL AND s.region = ANY(%(regions)s)
+GROUP BY s.operator, s.metric, s.region
+ORDER BY s.operator, s.metric, s.region
 """
 
 

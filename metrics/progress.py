@@ -196,7 +196,7 @@ def _newest_by_metric(
     conn: psycopg.Connection, data: SeriesMap, target: Target, scope: Scope, f: _Frame
 ) -> dict[str, float | None]:
     """Per input metric, the newest reading in scope at or before the judged instant (epoch seconds); metrics
-    without one among the fetched readings are looked up (one probe per feed)."""
+    without one among the fetched readings are looked up (one probe per series)."""
     until = epoch(f.until)
     out: dict[str, float | None] = {}
     for m in input_metrics(target.indicator):
@@ -209,16 +209,16 @@ def _newest_by_metric(
     missing = [m for m, ts in out.items() if ts is None]
     if missing:
         sql = (
-            "SELECT f.metric, max(x.ts) FROM feed_freshness f CROSS JOIN LATERAL ("
-            " SELECT o.ts FROM observation o WHERE o.metric = f.metric AND o.region = f.region"
-            " AND o.operator = f.operator AND o.ts < %s ORDER BY o.ts DESC LIMIT 1) x"
-            " WHERE f.metric = ANY(%s) AND f.region = ANY(%s)"
+            "SELECT s.metric, max(x.ts) FROM series s CROSS JOIN LATERAL ("
+            " SELECT o.ts FROM observation_point o WHERE o.series_id = s.id AND o.ts < %s"
+            " ORDER BY o.ts DESC LIMIT 1) x"
+            " WHERE s.metric = ANY(%s) AND s.region = ANY(%s)"
         )
         params: list[object] = [f.until, missing, fetch_regions(target.indicator, target.region)]
         if target.operator is not None:
-            sql += " AND f.operator IN (%s, 'admin')"
+            sql += " AND s.operator IN (%s, 'admin')"
             params.append(target.operator)
-        for metric_id, ts in conn.execute(sql + " GROUP BY f.metric", params).fetchall():
+        for metric_id, ts in conn.execute(sql + " GROUP BY s.metric", params).fetchall():
             out[metric_id] = None if ts is None else ts.timestamp()
     return out
 
@@ -402,17 +402,17 @@ def _baseline(conn: psycopg.Connection, target: Target, scope: Scope, f: _Frame,
 
 
 def _first_reading_after(conn: psycopg.Connection, target: Target, since: datetime, until: datetime) -> datetime | None:
-    """The earliest reading in scope with since <= ts < until (one probe per feed)."""
+    """The earliest reading in scope with since <= ts < until (one probe per series)."""
     sql = (
-        "SELECT min(x.ts) FROM feed_freshness f CROSS JOIN LATERAL ("
-        " SELECT o.ts FROM observation o WHERE o.metric = f.metric AND o.region = f.region"
-        " AND o.operator = f.operator AND o.ts >= %s AND o.ts < %s ORDER BY o.ts LIMIT 1) x"
-        " WHERE f.metric = ANY(%s) AND f.region = ANY(%s)"
+        "SELECT min(x.ts) FROM series s CROSS JOIN LATERAL ("
+        " SELECT o.ts FROM observation_point o WHERE o.series_id = s.id AND o.ts >= %s AND o.ts < %s"
+        " ORDER BY o.ts LIMIT 1) x"
+        " WHERE s.metric = ANY(%s) AND s.region = ANY(%s)"
     )
     params: list[object] = [since, until, list(input_metrics(target.indicator))]
     params.append(fetch_regions(target.indicator, target.region))
     if target.operator is not None:
-        sql += " AND f.operator IN (%s, 'admin')"
+        sql += " AND s.operator IN (%s, 'admin')"
         params.append(target.operator)
     row = conn.execute(sql, params).fetchone()
     return row[0] if row else None

@@ -1,5 +1,7 @@
 """SQL readers of the metrics layer: readings of the observations (fetch, no arithmetic) and the published
-series (iw_indicator_series over indicator_rollup and indicator_pending). Every combination rule lives in
+series (iw_indicator_series over indicator_rollup and indicator_pending). Readings are read from the
+`observation` view (series joined to their points) or, for a series' first or last reading, probed on the
+points' primary key (series_id, ts) directly. Every combination rule lives in
 metrics.compute / metrics.indicators; nothing here imports the façade (metrics.query) or the rollups.
 """
 
@@ -71,36 +73,28 @@ def _edge_sql(
     last: bool,
     tag: str,
 ) -> str:
-    """SQL for each series' latest (last=True) or first reading with %(lo)s <= ts < %(hi)s.
-
-    Region-level series (entity '') are found from feed_freshness, one index probe each (LATERAL …
-    LIMIT 1), so a long look-back costs nothing; data-centre series (metrics with an entity) with a
-    DISTINCT ON over the primary key (their look-back is short)."""
+    """SQL for each series' latest (last=True) or first reading with %(lo)s <= ts < %(hi)s: the series in
+    scope (region-level ones, entity '', of every metric; data-centre ones of the metrics with an entity)
+    from `series`, each probed once on the primary key (series_id, ts) (LATERAL … LIMIT 1), so that a long
+    look-back costs nothing. `where` filters the series' columns, unqualified."""
     order = "DESC" if last else "ASC"
     entity = params.get("entity")
-    op = params.get("operator")
-    fwhere, _ = _filters(
-        metrics, [] if "regions" in params else None, op if isinstance(op, str) else None, None, alias="f"
-    )
-    parts = []
+    kinds = []
     if entity is None or entity == "":
-        parts.append(
-            "SELECT f.metric, f.region, f.operator, ''::text AS entity, extract(epoch FROM o.ts)::float8 AS t, o.value"
-            f" FROM feed_freshness f CROSS JOIN LATERAL (SELECT ts, value FROM observation o"
-            " WHERE o.metric = f.metric AND o.region = f.region AND o.operator = f.operator AND o.entity = ''"
-            f" AND o.ts >= %({lo})s AND o.ts < %({hi})s ORDER BY o.ts {order} LIMIT 1) o"
-            f" WHERE {fwhere}"
-        )
+        kinds.append("s.entity = ''")
     entity_metrics = [m for m in metrics if METRICS[m].entity_required]
     if entity_metrics:
         key = f"entity_metrics_{tag}"
         params[key] = entity_metrics
-        parts.append(
-            f"SELECT * FROM (SELECT DISTINCT ON (metric, region, operator, entity) {_COLS} FROM observation"
-            f" WHERE {where} AND metric = ANY(%({key})s) AND entity <> '' AND ts >= %({lo})s AND ts < %({hi})s"
-            f" ORDER BY metric, region, operator, entity, ts {order}) e{tag}"
-        )
-    return " UNION ALL ".join(parts)
+        kinds.append(f"(s.metric = ANY(%({key})s) AND s.entity <> '')")
+    if not kinds:
+        return ""
+    return (
+        "SELECT s.metric, s.region, s.operator, s.entity, extract(epoch FROM e.ts)::float8 AS t, e.value"
+        " FROM series s CROSS JOIN LATERAL (SELECT o.ts, o.value FROM observation_point o"
+        f" WHERE o.series_id = s.id AND o.ts >= %({lo})s AND o.ts < %({hi})s ORDER BY o.ts {order} LIMIT 1) e"
+        f" WHERE {where} AND ({' OR '.join(kinds)})"
+    )
 
 
 def fetch_series(
@@ -136,9 +130,9 @@ def fetch_series(
             bases = (
                 "SELECT s.metric, s.region, s.operator, s.entity, extract(epoch FROM b.ts)::float8 AS t, b.value"
                 " FROM (SELECT DISTINCT metric, region, operator, entity FROM win"
-                " WHERE metric = ANY(%(counters_p)s) AND entity <> '') s"
-                " CROSS JOIN LATERAL (SELECT ts, value FROM observation o WHERE o.metric = s.metric"
-                " AND o.region = s.region AND o.operator = s.operator AND o.entity = s.entity"
+                " WHERE metric = ANY(%(counters_p)s) AND entity <> '') w"
+                " JOIN series s USING (metric, region, operator, entity)"
+                " CROSS JOIN LATERAL (SELECT o.ts, o.value FROM observation_point o WHERE o.series_id = s.id"
                 " AND o.ts >= %(prior_since)s AND o.ts < %(since)s ORDER BY o.ts DESC LIMIT 1) b"
             )
             rest = f" UNION ALL {prior}" if prior else ""
@@ -211,21 +205,14 @@ def fetch_indicator_inputs(
 
 
 _DISTINCT_SERIES = """
-WITH RECURSIVE s AS (
-    SELECT * FROM (SELECT region, operator, entity FROM observation WHERE metric = %(metric)s
-                   ORDER BY region, operator, entity LIMIT 1) first
-    UNION ALL
-    SELECT n.* FROM s CROSS JOIN LATERAL (
-        SELECT o.region, o.operator, o.entity FROM observation o
-        WHERE o.metric = %(metric)s AND (o.region, o.operator, o.entity) > (s.region, s.operator, s.entity)
-        ORDER BY o.region, o.operator, o.entity LIMIT 1) n
-)
-SELECT region, operator, entity FROM s
+SELECT s.region, s.operator, s.entity FROM series s
+WHERE s.metric = %(metric)s AND EXISTS (SELECT 1 FROM observation_point o WHERE o.series_id = s.id)
+ORDER BY s.region, s.operator, s.entity
 """
 
 
 def distinct_series(conn: psycopg.Connection, metric: str) -> list[tuple[int, str, str]]:
-    """Distinct (region, operator, entity) that reported `metric`: a skip scan over the primary key."""
+    """Distinct (region, operator, entity) that reported `metric`: its series that hold a reading."""
     return [(int(r), str(o), str(e)) for r, o, e in conn.execute(_DISTINCT_SERIES, {"metric": metric}).fetchall()]
 
 

@@ -12,8 +12,10 @@ from psycopg import sql
 
 log = logging.getLogger(__name__)
 
-#: what a bulk load writes besides the observation partitions (or TimescaleDB chunks)
-LOAD_TABLES = ("observation_history", "feed_freshness", "quarantine", "ingest_batch", "rollup_dirty")
+#: the observations' table (migration 0160): its partitions, or TimescaleDB chunks, are analysed with it
+OBSERVATIONS = "observation_point"
+#: what a bulk load writes besides the observation partitions
+LOAD_TABLES = ("series", "observation_history", "feed_freshness", "quarantine", "ingest_batch", "rollup_dirty")
 #: what a rollup rebuild writes
 ROLLUP_TABLES = ("indicator_rollup", "rollup_state")
 #: a table analysed before is analysed again once this share of its rows changed
@@ -28,16 +30,16 @@ def needs_analyze(changed: int, live: int, analysed_before: bool) -> bool:
 
 
 def _observation_parts(conn: psycopg.Connection) -> list[str]:
-    """The observation table's partitions (or hypertable chunks), and itself."""
+    """The observations' table's partitions (or hypertable chunks), and itself."""
     rows = conn.execute(
-        "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid"
-        " WHERE i.inhparent = 'observation'::regclass"
+        "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = %s::regclass",
+        (OBSERVATIONS,),
     ).fetchall()
-    return ["observation", *(r[0] for r in rows)]
+    return [OBSERVATIONS, *(r[0] for r in rows)]
 
 
 def analyze_changed(conn: psycopg.Connection, tables: tuple[str, ...] | list[str]) -> list[str]:
-    """ANALYZE those of `tables` (and, when `observation` is named, its partitions) that `needs_analyze`;
+    """ANALYZE those of `tables` (and, when OBSERVATIONS is named, its partitions) that `needs_analyze`;
     returns their names. Call it once the writes are committed (their statistics are flushed first); each
     step is its own transaction, or a savepoint inside a caller's (which is never committed here)."""
     try:
@@ -45,9 +47,9 @@ def analyze_changed(conn: psycopg.Connection, tables: tuple[str, ...] | list[str
             conn.execute("SELECT pg_stat_force_next_flush()")  # PostgreSQL 15+: this session's counts, now
     except psycopg.errors.UndefinedFunction:
         pass
-    names = [t for t in tables if t != "observation"]
+    names = [t for t in tables if t != OBSERVATIONS]
     with conn.transaction():
-        if "observation" in tables:
+        if OBSERVATIONS in tables:
             names += _observation_parts(conn)
         rows = conn.execute(
             "SELECT s.relname, s.n_mod_since_analyze, s.n_live_tup,"

@@ -84,7 +84,7 @@ def test_a_message_failing_for_an_unclassified_reason_is_retried_then_dead_lette
             "IF NEW.value = 666 THEN RAISE EXCEPTION 'refused by the test trigger'; END IF; RETURN NEW; END $$"
         )
         conn.execute(  # a row trigger on the partitioned table applies to every partition
-            "CREATE TRIGGER iw_refuse_666 BEFORE INSERT OR UPDATE ON observation FOR EACH ROW "
+            "CREATE TRIGGER iw_refuse_666 BEFORE INSERT OR UPDATE ON observation_point FOR EACH ROW "
             "EXECUTE FUNCTION iw_refuse_666()"
         )
     pub = Publisher(broker.port)

@@ -138,7 +138,7 @@ def test_maintenance_makes_partitions_ahead_and_the_alerts_log_job_prunes_old_ev
     assert s.run("alerts-log", old + timedelta(days=31)) is True
     assert conn.execute("SELECT count(*) FROM alert_evaluation").fetchone() == (0,)  # older than 30 days
     uses_partitions = conn.execute(
-        "SELECT EXISTS (SELECT 1 FROM pg_partitioned_table WHERE partrelid = 'observation'::regclass)"
+        "SELECT EXISTS (SELECT 1 FROM pg_partitioned_table WHERE partrelid = 'observation_point'::regclass)"
     ).fetchone()
     if uses_partitions and uses_partitions[0]:
         assert conn.execute("SELECT to_regclass('observation_y2026m03') IS NOT NULL").fetchone() == (True,)

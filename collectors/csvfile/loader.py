@@ -16,7 +16,7 @@ from ingest.ahead import read_ahead
 from ingest.pipeline import IngestPipeline, PreparedBatch
 from ingest.report import BatchReport, Rejection
 from ingest.validate import TimestampRule
-from storage.analyze import LOAD_TABLES, analyze_changed
+from storage.analyze import LOAD_TABLES, OBSERVATIONS, analyze_changed
 
 MAX_ERRORS_IN_REPORT = 1000
 
@@ -136,5 +136,5 @@ def load_csv(
             (report.id, operator, name, scan.sha256, Jsonb(report.as_dict())),
         )
     if report.accepted or report.revised:  # a bulk load: the planner should know the new rows
-        analyze_changed(conn, ("observation", *LOAD_TABLES))
+        analyze_changed(conn, (OBSERVATIONS, *LOAD_TABLES))
     return report
