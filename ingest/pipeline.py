@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import logging
 import time
+import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -126,8 +128,8 @@ SELECT s.id, s.metric, s.region, s.operator, s.entity
 FROM unnest(%(metric)s::text[], %(region)s::int[], %(operator)s::text[], %(entity)s::text[]) AS w(metric, region, operator, entity)
 JOIN series s ON s.metric = w.metric AND s.region = w.region AND s.operator = w.operator AND s.entity = w.entity
 """
-#: Beyond this many series the id cache starts again (memory stays bounded; misses cost one look-up each batch).
-_SERIES_CACHE_MAX = 500_000
+#: At most this many series ids are cached (memory stays bounded; beyond it, a miss costs a look-up).
+_SERIES_CACHE_MAX = 200_000
 
 _IDENTITY = ["metric", "region", "operator", "entity", "ts_us"]
 
@@ -209,6 +211,9 @@ class IngestPipeline:
         self._operators_loaded_at = 0.0
         self._months: set[int] = set()
         self._series: dict[SeriesKey, int] = {}  # committed series rows only (never deleted)
+        self._series_complete = False  # whether the cache holds every series of the database
+        self._series_db: tuple[int, int] | None = None  # the database the cache is of: (oid, max series id seen)
+        self._conn_db: weakref.WeakKeyDictionary[psycopg.Connection, int] = weakref.WeakKeyDictionary()
         self._direct = True  # try the direct COPY first; off after a batch whose identities existed
 
     # -- the door -------------------------------------------------------------------------------
@@ -296,7 +301,7 @@ class IngestPipeline:
         series_ids: list[int] = []
         if staged is not None:
             self._ensure_partitions(conn, staged.months)
-            series_ids = self.series_ids(conn, staged.series)
+            series_ids = self._series_ids(conn, staged.series)
         with conn.transaction():
             row = conn.execute("SELECT nextval('ingest_batch_id_seq')").fetchone()
             assert row is not None
@@ -376,9 +381,7 @@ class IngestPipeline:
         conn.execute(_RECORD_FROM_ARRAYS, staged.record)
         return True
 
-    def _merge(
-        self, conn: psycopg.Connection, staged: StagedRows, text: bytes, batch_id: int
-    ) -> tuple[int, int, int]:
+    def _merge(self, conn: psycopg.Connection, staged: StagedRows, text: bytes, batch_id: int) -> tuple[int, int, int]:
         """COPY into staging, insert the new identities, then count duplicates and store revisions."""
         conn.execute(_STAGING)
         with conn.cursor().copy(_COPY_STAGING) as copy:
@@ -406,32 +409,64 @@ class IngestPipeline:
             self._operators_loaded_at = time.monotonic()
         return self._operators
 
-    def series_ids(self, conn: psycopg.Connection, keys: list[SeriesKey]) -> list[int]:
-        """The id of each series, from the cache; the series it lacks are found or made in one statement (plus
-        one look-up of those a concurrent writer made), committed before the batch's own transaction when the
+    def _series_ids(self, conn: psycopg.Connection, keys: list[SeriesKey]) -> list[int]:
+        """The id of each series, from the cache (the whole `series` table, loaded at first use); the series
+        it lacks are made in one statement (INSERT … ON CONFLICT DO NOTHING RETURNING) and those a concurrent
+        writer made meanwhile found by a second one, committed before the batch's own transaction when the
         connection was idle. Only ids of committed rows are cached: inside a caller's transaction, which may
-        still roll back, the series made are used for this batch only."""
+        still roll back, the series made serve this batch only."""
+        self._load_series(conn)
         missing = [k for k in keys if k not in self._series]
         if not missing:
             return [self._series[k] for k in keys]
         found: dict[SeriesKey, int] = {}
+        # a cache that could not hold the whole table looks first: an INSERT that conflicts still uses up an id
+        steps = (_MAKE_SERIES, _FIND_SERIES) if self._series_complete else (_FIND_SERIES, _MAKE_SERIES, _FIND_SERIES)
         with conn.transaction():  # ours when the connection was idle; a savepoint in a caller's
-            for sql in (_MAKE_SERIES, _FIND_SERIES):
+            for sql in steps:
                 wanted = [k for k in missing if k not in found]
                 if not wanted:
                     break
-                params = {name: [k[i] for k in wanted] for i, name in enumerate(("metric", "region", "operator", "entity"))}
+                params = {
+                    name: [k[i] for k in wanted] for i, name in enumerate(("metric", "region", "operator", "entity"))
+                }
                 for sid, metric, region, operator, entity in conn.execute(sql, params).fetchall():
                     found[(metric, region, operator, entity)] = int(sid)
         lost = [k for k in missing if k not in found]
         if lost:
             raise RuntimeError(f"series neither made nor found: {lost[:3]}")
         ids = [self._series.get(k) or found[k] for k in keys]
-        if conn.info.transaction_status == TransactionStatus.IDLE:  # committed
+        if conn.info.transaction_status == TransactionStatus.IDLE and self._series_db is not None:  # committed
             if len(self._series) + len(found) > _SERIES_CACHE_MAX:
                 self._series.clear()
+                self._series_complete = False
             self._series.update(found)
+            self._series_db = (self._series_db[0], max(self._series_db[1], *found.values()))
         return ids
+
+    def _load_series(self, conn: psycopg.Connection) -> None:
+        """Keep the id cache only while it is of the connection's database, (re)loading it when not: checked
+        once per connection (its database's oid, and the newest series id, which a restored copy of the
+        database would be behind), then per batch against the database the connection was found on."""
+        db = self._conn_db.get(conn)
+        if db is not None and self._series_db is not None and self._series_db[0] == db:
+            return
+        with conn.transaction():  # ours when the connection was idle; a savepoint in a caller's
+            row = conn.execute(
+                "SELECT oid::bigint, (SELECT coalesce(max(id), 0) FROM series) FROM pg_database"
+                " WHERE datname = current_database()"
+            ).fetchone()
+            assert row is not None
+            db, newest = int(row[0]), int(row[1])
+            self._conn_db[conn] = db
+            if self._series_db is not None and self._series_db[0] == db and newest >= self._series_db[1]:
+                return  # another connection to the same database
+            loaded = conn.execute(
+                "SELECT id, metric, region, operator, entity FROM series ORDER BY id LIMIT %s", (_SERIES_CACHE_MAX,)
+            ).fetchall()
+        self._series = {(m, r, o, e): int(i) for i, m, r, o, e in loaded}
+        self._series_complete = len(loaded) < _SERIES_CACHE_MAX
+        self._series_db = (db, max(self._series.values(), default=0))
 
     def _ensure_partitions(self, conn: psycopg.Connection, months: list[int]) -> None:
         todo = sorted(set(months) - self._months)
@@ -458,7 +493,7 @@ def _split_superseded(valid: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 def _months_of(ts_us: np.ndarray) -> list[int]:
     """Distinct UTC month starts (as epoch µs) of the given instants."""
-    lo, hi = (np.array([ts_us.min(), ts_us.max()]).astype("datetime64[us]").astype("datetime64[M]"))
+    lo, hi = np.array([ts_us.min(), ts_us.max()]).astype("datetime64[us]").astype("datetime64[M]")
     if lo == hi:  # the usual batch: one month, found without sorting every instant
         return [int(lo.astype("datetime64[us]").astype(np.int64))]
     months = np.unique(ts_us.astype("datetime64[us]").astype("datetime64[M]"))
@@ -493,7 +528,7 @@ def _point_blocks(rows: pd.DataFrame) -> tuple[list[SeriesKey], list[bytes]]:
         )
     )
     bounds = [*starts.tolist(), n]
-    blocks = [("\n".join(lines[a:b]) + "\n").encode() for a, b in zip(bounds, bounds[1:], strict=False)]
+    blocks = [("\n".join(lines[a:b]) + "\n").encode() for a, b in pairwise(bounds)]
     return series, blocks
 
 

@@ -115,19 +115,27 @@ def populated_0140(pg_server):
 def test_0160_converts_a_populated_database_in_place_and_observation_reads_the_same(populated_0140):
     with psycopg.connect(populated_0140) as conn:
         before = _read_all(conn, "observation")
-    assert [m.version for m in upgrade(populated_0140)] == [m.version for m in available_migrations() if m.version > 140]
+    assert [m.version for m in upgrade(populated_0140)] == [
+        m.version for m in available_migrations() if m.version > 140
+    ]
     with psycopg.connect(populated_0140) as conn:
         after = _read_all(conn, "observation_point")
         assert after == before
         assert len(before["observation"]) == 6
-        assert before["partitions"] == [("observation_default", 2), ("observation_y2023m05", 1), ("observation_y2023m06", 3)]
+        assert before["partitions"] == [
+            ("observation_default", 2),
+            ("observation_y2023m05", 1),
+            ("observation_y2023m06", 3),
+        ]
         # one series per identity, the points keyed by (series_id, ts), the old columns gone
         assert conn.execute("SELECT count(*) FROM series").fetchone() == (4,)
         assert conn.execute(
             "SELECT array_agg(attname::text ORDER BY attnum) FROM pg_attribute"
             " WHERE attrelid = 'observation_point'::regclass AND attnum > 0 AND NOT attisdropped"
         ).fetchone() == (["series_id", "ts", "value", "batch_id"],)
-        assert conn.execute("SELECT to_regclass('observation_ts_brin'), to_regclass('observation_wide')").fetchone() == (
+        assert conn.execute(
+            "SELECT to_regclass('observation_ts_brin'), to_regclass('observation_wide')"
+        ).fetchone() == (
             None,
             None,
         )

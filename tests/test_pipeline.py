@@ -1,8 +1,13 @@
 """The ingest pipeline against real PostgreSQL: identity rules, history, quarantine, batches, partitions."""
 
+import threading
+import time
+
+import psycopg
 import pytest
 
 from ingest.pipeline import IngestPipeline
+from tests.conftest import with_dbname
 
 pytestmark = pytest.mark.embedded
 
@@ -102,7 +107,9 @@ def test_rows_in_the_default_partition_move_when_their_month_partition_is_made(c
     )
     assert rows(conn, "SELECT tableoid::regclass::text FROM observation_point") == [("observation_default",)]
     conn.execute("SELECT iw_ensure_partitions('2011-05-01T00:00:00Z', '2011-05-01T00:00:00Z')")
-    assert rows(conn, "SELECT tableoid::regclass::text, value FROM observation_point") == [("observation_y2011m05", 7.0)]
+    assert rows(conn, "SELECT tableoid::regclass::text, value FROM observation_point") == [
+        ("observation_y2011m05", 7.0)
+    ]
 
 
 def test_freshness_and_rollup_change_log_follow_each_batch(conn):
@@ -130,3 +137,105 @@ def test_a_new_operator_registered_later_is_accepted_without_restarting(conn):
     conn.commit()
     pipeline._operators_loaded_at -= 10  # the cache refresh interval has passed
     assert pipeline.submit_items(conn, item, source="t", operator="gdsdc", metric="dc_energy_it_kwh").accepted == 1
+
+
+# -- series ids ---------------------------------------------------------------------------------------------
+
+
+def orphans_and_series(conn):
+    """Points whose series id names no series (must be none), and the series rows."""
+    return rows(
+        conn,
+        "SELECT count(*) FROM observation_point p WHERE NOT EXISTS (SELECT 1 FROM series s WHERE s.id = p.series_id)",
+    ), rows(conn, "SELECT metric, region, operator, entity FROM series ORDER BY id")
+
+
+def test_each_series_is_named_once_and_its_points_keyed_by_its_id(conn):
+    push(
+        conn,
+        [
+            {"ts": TS, "region": "360100", "value": 1},
+            {"ts": "2023-05-31T00:00:00+08:00", "region": "360100", "value": 2},
+        ],
+    )
+    push(conn, [{"ts": TS, "region": "360100", "value": 3}, {"ts": TS, "region": "360200", "value": 4}])  # one revision
+    assert orphans_and_series(conn) == (
+        [(0,)],
+        [("bs5g_total", 360100, "cmcc", ""), ("bs5g_total", 360200, "cmcc", "")],
+    )
+    assert rows(conn, "SELECT series_id, value FROM observation_point ORDER BY series_id, ts") == [
+        (1, 2.0),
+        (1, 3.0),
+        (2, 4.0),
+    ]
+
+
+def test_series_made_in_a_callers_transaction_that_rolls_back_are_not_reused(conn):
+    pipeline = IngestPipeline()
+    item = [{"ts": TS, "region": "360100", "value": 1}]
+    conn.execute("SELECT 1")  # the caller's transaction: the pipeline's writes are savepoints inside it
+    pipeline.submit_items(conn, item, source="t", operator="cmcc", metric="bs5g_total")
+    conn.rollback()
+    conn.execute("INSERT INTO series (metric, region, operator) VALUES ('traffic_mobile_gb', 360100, 'cmcc')")
+    conn.commit()  # a series made after the rollback (ids are never given twice)
+    assert pipeline.submit_items(conn, item, source="t", operator="cmcc", metric="bs5g_total").accepted == 1
+    conn.commit()
+    assert rows(conn, "SELECT metric, value FROM observation") == [("bs5g_total", 1.0)]
+    assert orphans_and_series(conn)[0] == [(0,)]
+
+
+def test_one_pipeline_on_two_databases_takes_each_ones_series_ids(conn, pg_server, template_db):
+    pipeline = IngestPipeline()
+    item = [{"ts": TS, "region": "360100", "value": 1}]
+    pipeline.submit_items(conn, item, source="t", operator="cmcc", metric="bs5g_total")
+    name = f"{template_db}_second"
+    with psycopg.connect(pg_server, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_db}"')
+    try:
+        with psycopg.connect(with_dbname(pg_server, name)) as other:
+            push(other, [{"ts": TS, "region": "360700", "value": 9}])  # takes series id 1 there
+            pipeline.submit_items(other, item, source="t", operator="cmcc", metric="bs5g_total")
+            assert rows(other, "SELECT region, value FROM observation ORDER BY region") == [
+                (360100, 1.0),
+                (360700, 9.0),
+            ]
+            assert orphans_and_series(other)[0] == [(0,)]
+        pipeline.submit_items(conn, [{**item[0], "value": 2}], source="t", operator="cmcc", metric="bs5g_total")
+        assert rows(conn, "SELECT region, value FROM observation") == [(360100, 2.0)]  # a revision, here
+    finally:
+        with psycopg.connect(pg_server, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_two_writers_making_the_same_new_series_share_one_id(conn, db_url):
+    """The first writer's series row is not committed yet: the second waits for it, then finds it."""
+    item = [{"ts": TS, "region": "360100", "value": 1}]
+    with psycopg.connect(db_url) as first, psycopg.connect(db_url) as second:
+        first.execute("SELECT 1")  # a caller's transaction, left open
+        IngestPipeline().submit_items(first, item, source="t", operator="cmcc", metric="bs5g_total")
+        result = []
+        writer = threading.Thread(
+            target=lambda: result.append(
+                IngestPipeline().submit_items(
+                    second,
+                    [{**item[0], "ts": "2023-07-31T00:00:00+08:00"}],
+                    source="t",
+                    operator="cmcc",
+                    metric="bs5g_total",
+                )
+            ),
+            daemon=True,
+        )
+        writer.start()
+        deadline = time.monotonic() + 10
+        while rows(conn, "SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", second.info.backend_pid) != [
+            ("Lock",)
+        ]:
+            conn.rollback()
+            assert time.monotonic() < deadline, "the second writer never waited for the first one's series"
+            time.sleep(0.05)
+        first.commit()
+        writer.join(10)
+    assert [r.accepted for r in result] == [1]
+    assert orphans_and_series(conn) == ([(0,)], [("bs5g_total", 360100, "cmcc", "")])
+    assert rows(conn, "SELECT count(DISTINCT series_id), count(*) FROM observation_point") == [(1, 2)]

@@ -1,4 +1,5 @@
-"""The TimescaleDB path: `observation` as a compressed hypertable behaves like the partitioned table.
+"""The TimescaleDB path: `observation_point` (the observations keyed by series and time, read through the
+`observation` view) as a compressed hypertable behaves like the partitioned table.
 
 Runs only when INFRAWATCH_TIMESCALE_URL names a server with TimescaleDB preloaded (CI has none, so this is
 the one module that skips). Each test gets a fresh database on that server, cloned from one that
@@ -106,8 +107,8 @@ def rows(conn: psycopg.Connection, sql: str, *args: object) -> list[tuple[Any, .
 
 
 def compress_all_chunks(conn: psycopg.Connection) -> int:
-    """Compress every chunk of `observation` now (the policy would do it after 60 days); returns how many."""
-    done = rows(conn, "SELECT compress_chunk(c, if_not_compressed => true) FROM show_chunks('observation') c")
+    """Compress every chunk of `observation_point` now (the policy would do it after 60 days); returns how many."""
+    done = rows(conn, "SELECT compress_chunk(c, if_not_compressed => true) FROM show_chunks('observation_point') c")
     conn.commit()
     return len(done)
 
@@ -117,7 +118,7 @@ def run_compression_policy(conn: psycopg.Connection) -> None:
     [(job,)] = rows(
         conn,
         "SELECT job_id FROM timescaledb_information.jobs"
-        " WHERE proc_name = 'policy_compression' AND hypertable_name = 'observation'",
+        " WHERE proc_name = 'policy_compression' AND hypertable_name = 'observation_point'",
     )
     conn.commit()
     conn.autocommit = True  # the policy commits as it goes: it must run outside a transaction block
@@ -131,7 +132,7 @@ def compressed_chunks(conn: psycopg.Connection) -> list[bool]:
     return [
         bool(r[0])
         for r in rows(
-            conn, "SELECT is_compressed FROM timescaledb_information.chunks WHERE hypertable_name = 'observation'"
+            conn, "SELECT is_compressed FROM timescaledb_information.chunks WHERE hypertable_name = 'observation_point'"
         )
     ]
 
@@ -139,27 +140,27 @@ def compressed_chunks(conn: psycopg.Connection) -> list[bool]:
 # -- the schema -------------------------------------------------------------------------------------------
 
 
-def test_observation_is_a_hypertable_with_weekly_chunks_compression_and_a_compression_policy(
+def test_the_observations_are_a_hypertable_with_weekly_chunks_compressed_by_series_and_a_policy(
     ts_conn: psycopg.Connection,
 ) -> None:
     assert rows(
         ts_conn,
-        "SELECT compression_enabled FROM timescaledb_information.hypertables WHERE hypertable_name = 'observation'",
+        "SELECT compression_enabled FROM timescaledb_information.hypertables WHERE hypertable_name = 'observation_point'",
     ) == [(True,)]
     assert rows(
         ts_conn,
         "SELECT column_name, time_interval::text FROM timescaledb_information.dimensions"
-        " WHERE hypertable_name = 'observation'",
+        " WHERE hypertable_name = 'observation_point'",
     ) == [("ts", "7 days")]
     assert rows(
         ts_conn,
         "SELECT segmentby, orderby FROM timescaledb_information.hypertable_compression_settings"
-        " WHERE hypertable = 'observation'::regclass",
-    ) == [("metric,operator", "region,entity,ts")]
+        " WHERE hypertable = 'observation_point'::regclass",
+    ) == [("series_id", "ts")]
     assert rows(
         ts_conn,
         "SELECT config->>'compress_after' FROM timescaledb_information.jobs"
-        " WHERE proc_name = 'policy_compression' AND hypertable_name = 'observation'",
+        " WHERE proc_name = 'policy_compression' AND hypertable_name = 'observation_point'",
     ) == [("60 days",)]
     # no partitions to make ahead on a hypertable
     assert rows(ts_conn, "SELECT iw_ensure_partitions(now(), now() + interval '90 days')") == [(0,)]
@@ -188,11 +189,11 @@ def test_pipeline_scenario_gives_the_same_result_on_a_hypertable(
 
 def test_backfill_of_any_past_month_lands_in_a_chunk_of_its_own(ts_conn: psycopg.Connection) -> None:
     push(ts_conn, [{"ts": "2009-01-15T00:00:00Z", "region": "360100", "value": 1}])
-    [(table,)] = rows(ts_conn, "SELECT tableoid::regclass::text FROM observation")
+    [(table,)] = rows(ts_conn, "SELECT tableoid::regclass::text FROM observation_point")
     assert table.startswith("_timescaledb_internal._hyper_")
     assert rows(
         ts_conn,
-        "SELECT range_start, range_end FROM timescaledb_information.chunks WHERE hypertable_name = 'observation'",
+        "SELECT range_start, range_end FROM timescaledb_information.chunks WHERE hypertable_name = 'observation_point'",
     ) == [(datetime(2009, 1, 15, tzinfo=UTC), datetime(2009, 1, 22, tzinfo=UTC))]  # weekly chunks start on Thursdays
 
 
@@ -203,7 +204,7 @@ def test_the_compression_policy_compresses_chunks_older_than_sixty_days_only(ts_
     assert rows(
         ts_conn,
         "SELECT range_start < now() - interval '60 days', is_compressed FROM timescaledb_information.chunks"
-        " WHERE hypertable_name = 'observation' ORDER BY range_start",
+        " WHERE hypertable_name = 'observation_point' ORDER BY range_start",
     ) == [(True, True), (False, False)]  # the June 2023 chunk is compressed, yesterday's is not
 
 
