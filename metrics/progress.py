@@ -157,11 +157,15 @@ def _seen_since(data: SeriesMap, scope: Scope, since: float) -> bool:
 
 
 def _has_data_since(conn: psycopg.Connection, target: Target, since: datetime, until: datetime) -> bool:
-    params: list[object] = [list(input_metrics(target.indicator)), fetch_regions(target.indicator, target.region)]
-    sql = "SELECT 1 FROM observation WHERE metric = ANY(%s) AND region = ANY(%s) AND ts >= %s AND ts < %s"
-    params += [since, until]
+    """Whether some series in scope has a reading with since <= ts < until (one probe per series)."""
+    sql = (
+        "SELECT 1 FROM series s CROSS JOIN LATERAL (SELECT 1 FROM observation_point o WHERE o.series_id = s.id"
+        " AND o.ts >= %s AND o.ts < %s LIMIT 1) x WHERE s.metric = ANY(%s) AND s.region = ANY(%s)"
+    )
+    params: list[object] = [since, until, list(input_metrics(target.indicator))]
+    params.append(fetch_regions(target.indicator, target.region))
     if target.operator is not None:
-        sql += " AND operator IN (%s, 'admin')"
+        sql += " AND s.operator IN (%s, 'admin')"
         params.append(target.operator)
     return conn.execute(sql + " LIMIT 1", params).fetchone() is not None
 

@@ -1,7 +1,7 @@
 """SQL readers of the metrics layer: readings of the observations (fetch, no arithmetic) and the published
-series (iw_indicator_series over indicator_rollup and indicator_pending). Readings are read from the
-`observation` view (series joined to their points) or, for a series' first or last reading, probed on the
-points' primary key (series_id, ts) directly. Every combination rule lives in
+series (iw_indicator_series over indicator_rollup and indicator_pending). Readings are read series by
+series: the series in scope from `series`, then their points (observation_point) on its primary key
+(series_id, ts). Every combination rule lives in
 metrics.compute / metrics.indicators; nothing here imports the façade (metrics.query) or the rollups.
 """
 
@@ -57,7 +57,18 @@ def _grouped(conn: psycopg.Connection, sql: str, params: dict[str, object]) -> d
     return out
 
 
-_COLS = "metric, region, operator, entity, extract(epoch FROM ts)::float8 AS t, value"
+def _readings_sql(where: str, lo: str, hi: str) -> str:
+    """SQL for the readings with %(lo)s <= ts <= %(hi)s of the series `where` selects (their columns, unqualified):
+    the series from `series`, then each one's points read on the primary key (series_id, ts). The points'
+    subquery is kept apart from the join (OFFSET 0): joined plainly, the planner takes every series to hold
+    the average number of readings and scans whole partitions of meters for a few daily series."""
+    return (
+        "SELECT s.metric, s.region, s.operator, s.entity, extract(epoch FROM o.ts)::float8 AS t, o.value"
+        " FROM series s CROSS JOIN LATERAL (SELECT p.ts, p.value FROM observation_point p"
+        f" WHERE p.series_id = s.id AND p.ts >= %({lo})s AND p.ts <= %({hi})s OFFSET 0) o WHERE {where}"
+    )
+
+
 #: Up to this window, the data-centre meters' bases are probed per meter that read in the window; a longer
 #: one (a month's rollup refresh) takes them in one pass over the look-back.
 _SHORT_WINDOW = timedelta(days=7)
@@ -114,7 +125,7 @@ def fetch_series(
     where, params = _filters(metrics, regions, operator, entity)
     params.update(since=since, until=until)
     # ts = until too: a delta stamped at a bucket's end is the volume of that bucket
-    sql = f"SELECT {_COLS} FROM observation WHERE {where} AND ts >= %(since)s AND ts <= %(until)s"
+    sql = _readings_sql(where, "since", "until")
     if prior_since is not None and prior_since < since:
         params["prior_since"] = prior_since
         counters = [m for m in metrics if METRICS[m].entity_required and METRICS[m].kind == Kind.COUNTER]
@@ -206,7 +217,8 @@ def fetch_indicator_inputs(
 
 _DISTINCT_SERIES = """
 SELECT s.region, s.operator, s.entity FROM series s
-WHERE s.metric = %(metric)s AND EXISTS (SELECT 1 FROM observation_point o WHERE o.series_id = s.id)
+CROSS JOIN LATERAL (SELECT 1 FROM observation_point o WHERE o.series_id = s.id LIMIT 1) x
+WHERE s.metric = %(metric)s
 ORDER BY s.region, s.operator, s.entity
 """
 
