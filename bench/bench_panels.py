@@ -53,20 +53,30 @@ def load_meters(conn: psycopg.Connection, dcs: int, start: datetime, end: dateti
     """Cumulative facility and IT energy meters of `dcs` data centres every 5 minutes, generated in the server
     (one INSERT … SELECT a day), with the freshness and dirty-day records the pipeline would leave."""
     conn.execute("SELECT iw_ensure_partitions(%s, %s)", (start, end))
+    # the meters' series first (observation_point holds their ids), then every reading
+    conn.execute(
+        """
+        INSERT INTO series (metric, region, operator, entity)
+        SELECT m, (%(cities)s::int[])[1 + d %% 11], (%(ops)s::text[])[1 + d %% 5], 'dc' || lpad(d::text, 4, '0')
+        FROM generate_series(0, %(dcs)s - 1) d, unnest(ARRAY['dc_energy_total_kwh', 'dc_energy_it_kwh']) m
+        ON CONFLICT DO NOTHING
+        """,
+        {"cities": list(CITIES), "ops": OPERATORS, "dcs": dcs},
+    )
     n = 0
     day = start
     while day < end:
         nxt = min(day + timedelta(days=1), end)
         cur = conn.execute(
             """
-            INSERT INTO observation (metric, region, operator, entity, ts, value, batch_id)
-            SELECT m.metric, (%(cities)s::int[])[1 + d %% 11], (%(ops)s::text[])[1 + d %% 5],
-                   'dc' || lpad(d::text, 4, '0'), ts,
-                   extract(epoch FROM ts - %(start)s) / 300 * (40 + d %% 7) * m.share, 0
+            INSERT INTO observation_point (series_id, ts, value, batch_id)
+            SELECT s.id, ts, extract(epoch FROM ts - %(start)s) / 300 * (40 + d %% 7) * m.share, 0
             FROM generate_series(0, %(dcs)s - 1) d,
                  generate_series(%(day)s::timestamptz, %(next)s::timestamptz - interval '5 minutes',
                                  interval '5 minutes') ts,
-                 (VALUES ('dc_energy_total_kwh', 1.0), ('dc_energy_it_kwh', 0.7)) m(metric, share)
+                 (VALUES ('dc_energy_total_kwh', 1.0), ('dc_energy_it_kwh', 0.7)) m(metric, share),
+                 LATERAL (SELECT id FROM series WHERE metric = m.metric AND region = (%(cities)s::int[])[1 + d %% 11]
+                          AND operator = (%(ops)s::text[])[1 + d %% 5] AND entity = 'dc' || lpad(d::text, 4, '0')) s
             """,
             {"cities": list(CITIES), "ops": OPERATORS, "start": start, "dcs": dcs, "day": day, "next": nxt},
         )
