@@ -112,6 +112,7 @@ def new_board(
         .version(1)
         .time(time_from, "now")
         .timepicker(builder.TimePicker().hidden(False).refresh_intervals(["1m", "5m", "15m", "1h"]))
+        .variables([])  # an empty list, not none: Grafana and dashboards.check read templating.list
         .annotation(annotations)
         .link(
             builder.DashboardLink("infrawatch boards")
