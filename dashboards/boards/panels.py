@@ -7,10 +7,11 @@ A board module composes these; none writes a dashboard, a variable or a field ov
 from __future__ import annotations
 
 import json
+import string
 import textwrap
 from typing import Literal, TypeVar
 
-from grafana_foundation_sdk.builders import barchart, bargauge, gauge, stat, table, timeseries
+from grafana_foundation_sdk.builders import barchart, bargauge, stat, table, timeseries
 from grafana_foundation_sdk.builders import common as builder_common
 from grafana_foundation_sdk.builders import dashboard as builder
 from grafana_foundation_sdk.cog.encoder import JSONEncoder
@@ -153,12 +154,12 @@ def row(title: str) -> builder.Row:
 
 # -- panels -----------------------------------------------------------------------------------------------
 
-P = TypeVar("P", timeseries.Panel, table.Panel, stat.Panel, bargauge.Panel, barchart.Panel, gauge.Panel)
+P = TypeVar("P", timeseries.Panel, table.Panel, stat.Panel, bargauge.Panel, barchart.Panel)
 
 
 def _placed(panel: P, title: str, targets: tuple[SqlTarget, ...], width: int, height: int, description: str) -> P:
     panel.title(title).datasource(datasource_ref()).span(width).height(height)
-    for ref_id, target in zip("ABCDEFGHIJ", targets, strict=False):
+    for ref_id, target in zip(string.ascii_uppercase, targets, strict=False):
         panel.with_target(target.ref_id(ref_id))
     if description:
         panel.description(description)
@@ -206,12 +207,6 @@ def barchart_panel(
     title: str, *targets: SqlTarget, width: int = 12, height: int = 8, description: str = ""
 ) -> barchart.Panel:
     return _placed(barchart.Panel(), title, targets, width, height, description)
-
-
-def gauge_panel(title: str, *targets: SqlTarget, width: int = 6, height: int = 6, description: str = "") -> gauge.Panel:
-    """A percentage (0–100) as a gauge."""
-    panel = _placed(gauge.Panel(), title, targets, width, height, description)
-    return panel.unit("percent").min(0).max(100).reduce_options(last_value(values=False))
 
 
 def sql(text: str) -> SqlTarget:
