@@ -68,7 +68,8 @@ def test_the_panels_run_under_grafanas_read_only_role(scenario_db: str) -> None:
 
 
 def test_the_feeds_board_calls_a_feed_stale_exactly_when_the_metrics_layer_does(scenario_db: str) -> None:
-    """The freshness table repeats metrics.freshness' rule in SQL; both must agree on every feed."""
+    """The freshness table and metrics.freshness read the one published rule (iw_feed_freshness); they agree
+    on every feed."""
     from metrics import feed_freshness
 
     board = all_boards()["feeds"]
