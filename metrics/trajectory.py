@@ -77,7 +77,8 @@ def trajectory(target: Target, baseline: float, goal: float) -> list[Point]:
     """The published points: the expected value at each of `trajectory_instants`."""
     due = fraction_rule(target.start, target.deadline, target.profile)
     return [
-        (at, compute.expected_value(baseline, goal, due(at))) for at in trajectory_instants(target.start, target.deadline)
+        (at, compute.expected_value(baseline, goal, due(at)))
+        for at in trajectory_instants(target.start, target.deadline)
     ]
 
 
