@@ -395,9 +395,9 @@ def _copy_rows(
 ) -> int:
     """COPY bucket values into indicator_rollup or indicator_pending (the same columns)."""
     if rows:
-        statement = sql.SQL("COPY {} (interval, bucket, indicator, region, operator, entity, value) FROM STDIN").format(
-            sql.Identifier(table)
-        )
+        statement = sql.SQL(
+            "COPY {} (interval, bucket, indicator, region, operator, entity, value) FROM STDIN"
+        ).format(sql.Identifier(table))
         with conn.cursor().copy(statement) as copy:
             for r in rows:
                 copy.write_row(r)
