@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import psycopg
 
 from metrics import compute
+from metrics.db import owns_transaction
 from metrics.indicators import is_increase
 from metrics.timeutil import EPSILON, aware, end_of_day, epoch, month_ends, start_of_day
 
@@ -82,10 +83,11 @@ def trajectory(target: Target, baseline: float, goal: float) -> list[Point]:
     ]
 
 
+@owns_transaction
 def publish_trajectory(conn: psycopg.Connection, target: Target, baseline: float | None, goal: float | None) -> int:
     """Make the target's rows of target_trajectory its trajectory from `baseline` to `goal` (none when either
     is unknown: iw_target_expected() then gives NULL); returns the number of points. Unchanged points are
-    not rewritten. Runs in the caller's transaction."""
+    not rewritten."""
     points = trajectory(target, baseline, goal) if baseline is not None and goal is not None else []
     ats = [at for at, _ in points]
     conn.execute(
@@ -103,6 +105,7 @@ def publish_trajectory(conn: psycopg.Connection, target: Target, baseline: float
     return len(points)
 
 
+@owns_transaction
 def publish_known_trajectory(conn: psycopg.Connection, target: Target) -> int:
     """Publish the trajectory from what is known now: the target's own baseline and goal, else those of its
     latest stored progress (a baseline measured at the start, a goal read from another indicator)."""
