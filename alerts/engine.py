@@ -2,7 +2,8 @@
 
 One transaction per rule: the evaluation record, the alert changes and their history commit together, and
 the alert groups they change are marked; the groups due a message are then flushed (alerts.grouping), one
-message per group and channel, so a crash or restart never loses an alert nor notifies it twice.
+message per group and channel, so a crash or restart never loses an alert nor notifies it twice. Inside a
+caller's transaction each of these is a savepoint, and the caller's commit or rollback decides.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from alerts.grouping import flush_groups, group_key, mark_changed
 from alerts.lifecycle import AlertState, Finding, advance
 from alerts.rules import Rule
 from alerts.store import list_channels, list_rules
+from storage.transactions import owns_transaction
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +43,7 @@ class EvaluationReport:
     notifications: int = 0
 
 
+@owns_transaction
 def evaluate(
     conn: psycopg.Connection,
     now: datetime,
@@ -54,49 +57,48 @@ def evaluate(
 
     First brings target progress up to date (metrics.evaluate_targets + store_progress), then the rules.
     A rule whose data cannot be read leaves its alerts untouched (no false resolution).
+
+    Owns its transactions, one per step, because a rule that fails must not lose the others' results nor
+    its own error record: on an idle connection (the scheduler's job) each rule commits when it is done;
+    inside a caller's transaction each rule is a savepoint, rolled back alone when the rule fails, and
+    nothing is committed.
     """
     runner = runner or default_runner()
     interval_start = interval_start or now
     all_rules = rules is None
-    rules = list_rules(conn, enabled_only=True) if rules is None else [r for r in rules if r.enabled]
-    conn.commit()
+    with conn.transaction():
+        rules = list_rules(conn, enabled_only=True) if rules is None else [r for r in rules if r.enabled]
+        channels = [c.name for c in list_channels(conn, enabled_only=True)]
     report = EvaluationReport()
     # progress is refreshed even without target rules: the boards read target_progress
     progresses = _target_progress(conn, now) if refresh_targets else None
-    channels = [c.name for c in list_channels(conn, enabled_only=True)]
-    conn.commit()
     for rule in rules:
         try:
-            first = _first_evaluated_at(conn, rule.id, now)
-            findings = findings_for(conn, rule, now, progresses, first)
+            with conn.transaction():
+                first = _first_evaluated_at(conn, rule.id, now)
+                findings = findings_for(conn, rule, now, progresses, first)
+                fired, resolved = _apply(conn, rule, findings, now)
+                _record_evaluation(conn, rule.id, interval_start, now, runner, sum(f.holds for f in findings), None)
+                conn.execute(
+                    "UPDATE alert_rule SET first_evaluated_at = %s WHERE id = %s AND first_evaluated_at IS NULL",
+                    (now, rule.id),
+                )
         except ConditionUnavailable as exc:
-            conn.rollback()
             report.skipped += 1
             report.errors[rule.id] = str(exc)
-            _record_evaluation(conn, rule.id, interval_start, now, runner, 0, str(exc))
-            conn.commit()
-            continue
         except Exception as exc:
-            conn.rollback()
             log.exception("alert rule evaluation failed", extra={"event": "alerts.rule_error", "rule": rule.id})
             report.errors[rule.id] = f"{type(exc).__name__}: {exc}"
-            _record_evaluation(conn, rule.id, interval_start, now, runner, 0, report.errors[rule.id])
-            conn.commit()
+        else:
+            report.rules += 1
+            report.fired += fired
+            report.resolved += resolved
             continue
-        with conn.transaction():
-            fired, resolved = _apply(conn, rule, findings, now)
-            _record_evaluation(conn, rule.id, interval_start, now, runner, sum(f.holds for f in findings), None)
-            conn.execute(
-                "UPDATE alert_rule SET first_evaluated_at = %s WHERE id = %s AND first_evaluated_at IS NULL",
-                (now, rule.id),
-            )
-        conn.commit()
-        report.rules += 1
-        report.fired += fired
-        report.resolved += resolved
+        with conn.transaction():  # the rule's changes are rolled back; its error is kept
+            _record_evaluation(conn, rule.id, interval_start, now, runner, 0, report.errors[rule.id])
     if all_rules:
-        _retire_orphans(conn, {r.id for r in rules}, now)
-        conn.commit()
+        with conn.transaction():
+            _retire_orphans(conn, {r.id for r in rules}, now)
     report.notifications = flush_groups(conn, now, channels, {r.id: r for r in rules})
     log.info(
         "alert rules evaluated",
@@ -113,15 +115,16 @@ def evaluate(
 
 
 def _target_progress(conn: psycopg.Connection, now: datetime) -> list[Any] | None:
+    """The targets' progress at `now`, stored for the boards (None when it cannot be evaluated: the
+    target rules are then skipped, and the stored snapshot is left as it was)."""
     try:
         import metrics
 
-        progresses = metrics.evaluate_targets(conn, as_of=now)
-        metrics.store_progress(conn, progresses)
-        conn.commit()
+        with conn.transaction():
+            progresses = metrics.evaluate_targets(conn, as_of=now)
+            metrics.store_progress(conn, progresses)
         return list(progresses)
     except Exception as exc:
-        conn.rollback()
         log.warning(
             "target progress unavailable; target rules skipped",
             extra={"event": "alerts.progress_unavailable", "error": f"{type(exc).__name__}: {exc}"},

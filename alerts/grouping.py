@@ -15,6 +15,7 @@ from psycopg.types.json import Jsonb
 
 from alerts.lifecycle import scope_key
 from alerts.rules import Rule, severity_rank
+from storage.transactions import owns_transaction
 
 Due = Literal["changes", "reminder"]
 
@@ -129,6 +130,7 @@ def mark_changed(conn: psycopg.Connection, rule: Rule, scope: Mapping[str, Any],
 _LISTED = "id, scope, state, severity, value, summary, started_at, fired_at, resolved_at, acknowledged_at"
 
 
+@owns_transaction
 def flush_groups(
     conn: psycopg.Connection, now: datetime, channels: list[str], rules: Mapping[str, Rule] | None = None
 ) -> int:
@@ -137,18 +139,21 @@ def flush_groups(
     Each group is locked while it is flushed (SKIP LOCKED) and its last message time is written in the same
     transaction as the notifications, so two schedulers never send a group's message twice. `rules` adds
     rules not (or not yet) stored; stored enabled rules are read from the database.
+
+    Owns its transactions, one per group, so that a group's lock is held only while it is flushed and a
+    group flushed stays flushed: on an idle connection each commits; inside a caller's transaction each
+    is a savepoint and nothing is committed.
     """
     from alerts.store import list_rules
 
-    known = {r.id: r for r in list_rules(conn, enabled_only=True)}
-    known.update(rules or {})
-    queued = 0
-    with conn.cursor(row_factory=dict_row) as cur:
+    with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+        known = {r.id: r for r in list_rules(conn, enabled_only=True)}
         groups = cur.execute(
             "SELECT rule_id, group_key FROM alert_group"
             " WHERE dirty_since IS NOT NULL OR last_sent_at IS NOT NULL ORDER BY rule_id, group_key"
         ).fetchall()
-    conn.commit()
+    known.update(rules or {})
+    queued = 0
     for g in groups:
         rule = known.get(g["rule_id"])
         if rule is None:
@@ -213,5 +218,4 @@ def flush_groups(
                         " VALUES (%s, %s, 'reminder', 'firing', %s, %s)",
                         (a.id, now, a.value, a.summary),
                     )
-        conn.commit()
     return queued

@@ -19,14 +19,16 @@ log = logging.getLogger(__name__)
 
 
 def prepare(conn: psycopg.Connection, settings: Settings) -> None:
-    """Load the rules file (and the channels file, if configured) into the database."""
-    n = sync_rules_file(conn, settings.alerts_rules_file or DEFAULT_RULES_FILE)
-    channels = load_channels_file(conn, settings.alerts_channels_file) if settings.alerts_channels_file else 0
-    conn.commit()
+    """Load the rules file (and the channels file, if configured) into the database, in one transaction."""
+    with conn.transaction():
+        n = sync_rules_file(conn, settings.alerts_rules_file or DEFAULT_RULES_FILE)
+        channels = load_channels_file(conn, settings.alerts_channels_file) if settings.alerts_channels_file else 0
     log.info("alert rules loaded", extra={"event": "alerts.prepared", "rules_written": n, "channels": channels})
 
 
 def jobs(settings: Settings) -> list[Job]:
+    # evaluate and deliver_pending own their transactions (one per rule, one per send): the scheduler
+    # hands them an idle connection, so each step commits as it ends
     def run_evaluation(conn: psycopg.Connection, run: JobRun) -> None:
         evaluate(conn, run.at, runner=run.runner, interval_start=run.bucket)
 
@@ -35,9 +37,9 @@ def jobs(settings: Settings) -> list[Job]:
 
     def prune_log(conn: psycopg.Connection, run: JobRun) -> None:
         cutoff = run.at - timedelta(days=settings.alerts_log_retention_days)
-        conn.execute("DELETE FROM alert_evaluation WHERE evaluated_at < %s", (cutoff,))
-        conn.execute("DELETE FROM notification WHERE state = 'sent' AND sent_at < %s", (cutoff,))
-        conn.commit()
+        with conn.transaction():
+            conn.execute("DELETE FROM alert_evaluation WHERE evaluated_at < %s", (cutoff,))
+            conn.execute("DELETE FROM notification WHERE state = 'sent' AND sent_at < %s", (cutoff,))
 
     return [
         Job("evaluate", settings.alerts_evaluate_interval_s, run_evaluation),

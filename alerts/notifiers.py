@@ -23,6 +23,7 @@ import httpx
 import psycopg
 
 from core.planzone import plan_tz
+from storage.transactions import owns_transaction
 
 log = logging.getLogger(__name__)
 
@@ -230,7 +231,10 @@ def _send_email(config: dict[str, Any], message: dict[str, Any], timeout: float)
     for a in message.get("attachments") or []:  # files of a bulletin, base64 in the message
         maintype, _, subtype = str(a.get("content_type", "application/octet-stream")).partition("/")
         mail.add_attachment(
-            base64.b64decode(a["data_b64"]), maintype=maintype, subtype=subtype or "octet-stream", filename=a["filename"]
+            base64.b64decode(a["data_b64"]),
+            maintype=maintype,
+            subtype=subtype or "octet-stream",
+            filename=a["filename"],
         )
     port = int(config.get("port", 465 if config.get("ssl") else 25))
     try:
@@ -265,6 +269,7 @@ def backoff_s(attempts: int, base_s: float = 30, max_s: float = 3600) -> float:
     return float(min(max_s, base_s * 2 ** max(attempts - 1, 0)))
 
 
+@owns_transaction
 def deliver_pending(
     conn: psycopg.Connection,
     now: datetime,
@@ -275,70 +280,84 @@ def deliver_pending(
     limit: int = 200,
 ) -> DeliveryReport:
     """Queue the messages of the alert groups now due one, then send every due notification once. Each is
-    locked while sent (SKIP LOCKED), so parallel schedulers
-    never send the same message twice; a failure is retried after an exponential backoff, and after
-    `max_attempts` it is marked failed (and stays listed with its last error)."""
+    locked while sent (SKIP LOCKED), so parallel schedulers never send the same message twice; a failure
+    is retried after an exponential backoff, and after `max_attempts` it is marked failed (and stays
+    listed with its last error).
+
+    Owns its transactions, one per notification, because a send cannot be taken back: on an idle
+    connection (the scheduler's delivery job) each send is recorded and committed as soon as it is made,
+    so a later failure never makes it send again. Inside a caller's transaction each is a savepoint, and a
+    rollback by the caller forgets the sends (a later run makes them again)."""
     from alerts.grouping import flush_groups
     from alerts.store import list_channels
 
     report = DeliveryReport()
     flush_groups(conn, now, [c.name for c in list_channels(conn, enabled_only=True)])
-    conn.commit()
     for _ in range(limit):
-        row = conn.execute(
-            "SELECT n.id, n.channel, n.event, n.message, n.attempts, c.kind, c.config, c.enabled"
-            " FROM notification n LEFT JOIN notification_channel c ON c.name = n.channel"
-            " WHERE n.state = 'pending' AND n.next_attempt_at <= %s"
-            " ORDER BY n.next_attempt_at, n.id LIMIT 1 FOR UPDATE OF n SKIP LOCKED",
-            (now,),
-        ).fetchone()
-        if row is None:
-            conn.commit()
-            break
-        nid, channel, event, message, attempts, kind, config, enabled = row
-        attempts += 1
-        try:
-            if kind is None or not enabled:
-                raise DeliveryError(f"channel {channel!r} is no longer configured or is disabled")
-            send(kind, config or {}, message)
-        except Exception as exc:
-            error = str(exc) if isinstance(exc, DeliveryError) else f"{type(exc).__name__}: {exc}"
-            final = attempts >= max_attempts or kind is None
-            conn.execute(
-                "UPDATE notification SET attempts = %s, last_error = %s, state = %s, next_attempt_at = %s WHERE id = %s",
-                (
-                    attempts,
-                    error[:1000],
-                    "failed" if final else "pending",
-                    now + timedelta(seconds=backoff_s(attempts, base_backoff_s, max_backoff_s)),
-                    nid,
-                ),
-            )
-            conn.commit()
-            if final:
-                report.failed += 1
+        with conn.transaction():
+            row = conn.execute(
+                "SELECT n.id, n.channel, n.event, n.message, n.attempts, c.kind, c.config, c.enabled"
+                " FROM notification n LEFT JOIN notification_channel c ON c.name = n.channel"
+                " WHERE n.state = 'pending' AND n.next_attempt_at <= %s"
+                " ORDER BY n.next_attempt_at, n.id LIMIT 1 FOR UPDATE OF n SKIP LOCKED",
+                (now,),
+            ).fetchone()
+            if row is None:
+                break
+            nid, channel, event, message, attempts, kind, config, enabled = row
+            attempts += 1
+            error: str | None = None
+            try:
+                if kind is None or not enabled:
+                    raise DeliveryError(f"channel {channel!r} is no longer configured or is disabled")
+                send(kind, config or {}, message)
+            except Exception as exc:
+                error = str(exc) if isinstance(exc, DeliveryError) else f"{type(exc).__name__}: {exc}"
+            final = error is not None and (attempts >= max_attempts or kind is None)
+            if error is None:
+                conn.execute(
+                    "UPDATE notification SET attempts = %s, last_error = NULL, state = 'sent', sent_at = %s"
+                    " WHERE id = %s",
+                    (attempts, now, nid),
+                )
             else:
-                report.retrying += 1
-            log.warning(
-                "notification delivery failed",
+                conn.execute(
+                    "UPDATE notification SET attempts = %s, last_error = %s, state = %s, next_attempt_at = %s"
+                    " WHERE id = %s",
+                    (
+                        attempts,
+                        error[:1000],
+                        "failed" if final else "pending",
+                        now + timedelta(seconds=backoff_s(attempts, base_backoff_s, max_backoff_s)),
+                        nid,
+                    ),
+                )
+        if error is None:
+            report.sent += 1
+            log.info(
+                "notification sent",
                 extra={
-                    "event": "alerts.delivery_failed",
+                    "event": "alerts.delivered",
                     "notification": nid,
                     "channel": channel,
-                    "attempts": attempts,
-                    "final": final,
-                    "error": error[:300],
+                    "kind": kind,
+                    "type": event,
                 },
             )
             continue
-        conn.execute(
-            "UPDATE notification SET attempts = %s, last_error = NULL, state = 'sent', sent_at = %s WHERE id = %s",
-            (attempts, now, nid),
-        )
-        conn.commit()
-        report.sent += 1
-        log.info(
-            "notification sent",
-            extra={"event": "alerts.delivered", "notification": nid, "channel": channel, "kind": kind, "type": event},
+        if final:
+            report.failed += 1
+        else:
+            report.retrying += 1
+        log.warning(
+            "notification delivery failed",
+            extra={
+                "event": "alerts.delivery_failed",
+                "notification": nid,
+                "channel": channel,
+                "attempts": attempts,
+                "final": final,
+                "error": error[:300],
+            },
         )
     return report

@@ -1,4 +1,8 @@
-"""Alert persistence: rules (file + API), alerts and their history, channels and notification deliveries."""
+"""Alert persistence: rules (file + API), alerts and their history, channels and notification deliveries.
+
+Every function runs in its caller's transaction; on an idle connection it commits what it did itself
+(`owns_transaction`), so a caller's connection is never committed nor left idle in a transaction.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from psycopg.types.json import Jsonb
 from pydantic import BaseModel
 
 from alerts.rules import DEFAULT_RULES_FILE, Rule, read_rules_file
+from storage.transactions import owns_transaction
 
 
 class Alert(BaseModel):
@@ -81,6 +86,7 @@ def _alert_filter(state: str, operator: str | None, rule: str | None) -> tuple[s
     return " AND ".join(where), params
 
 
+@owns_transaction
 def list_alerts(
     conn: psycopg.Connection,
     state: str = "firing",
@@ -101,6 +107,7 @@ def list_alerts(
         return [Alert.model_validate(r) for r in cur.execute(sql, [*params, limit, offset])]
 
 
+@owns_transaction
 def count_alerts(
     conn: psycopg.Connection, state: str = "firing", operator: str | None = None, *, rule: str | None = None
 ) -> int:
@@ -109,6 +116,7 @@ def count_alerts(
     return int(row[0]) if row else 0
 
 
+@owns_transaction
 def alert_groups(
     conn: psycopg.Connection, state: str = "firing", operator: str | None = None, *, rule: str | None = None
 ) -> list[AlertGroup]:
@@ -143,12 +151,14 @@ def alert_groups(
     return out
 
 
+@owns_transaction
 def get_alert(conn: psycopg.Connection, alert_id: int) -> Alert | None:
     with conn.cursor(row_factory=dict_row) as cur:
         row = cur.execute(f"SELECT {_ALERT_COLUMNS} FROM alert WHERE id = %s", (alert_id,)).fetchone()
     return Alert.model_validate(row) if row else None
 
 
+@owns_transaction
 def acknowledge(conn: psycopg.Connection, alert_id: int, by: str) -> Alert | None:
     """Mark an alert acknowledged (stops reminders; resolution is still notified). None if no such alert.
 
@@ -164,10 +174,10 @@ def acknowledge(conn: psycopg.Connection, alert_id: int, by: str) -> Alert | Non
             "INSERT INTO alert_event (alert_id, at, event, state, note) VALUES (%s, now(), 'acknowledged', %s, %s)",
             (alert_id, row[0], f"by {by}"),
         )
-    conn.commit()
     return get_alert(conn, alert_id)
 
 
+@owns_transaction
 def alert_history(conn: psycopg.Connection, alert_id: int) -> list[dict[str, Any]]:
     with conn.cursor(row_factory=dict_row) as cur:
         return list(
@@ -185,6 +195,7 @@ def _rule_from_row(spec: dict[str, Any], enabled: bool) -> Rule:
     return Rule.model_validate({**spec, "enabled": enabled})
 
 
+@owns_transaction
 def list_rules(conn: psycopg.Connection, *, enabled_only: bool = False) -> list[Rule]:
     sql = "SELECT spec, enabled FROM alert_rule WHERE NOT deleted"
     if enabled_only:
@@ -192,11 +203,13 @@ def list_rules(conn: psycopg.Connection, *, enabled_only: bool = False) -> list[
     return [_rule_from_row(spec, enabled) for spec, enabled in conn.execute(sql + " ORDER BY id")]
 
 
+@owns_transaction
 def get_rule(conn: psycopg.Connection, rule_id: str) -> Rule | None:
     row = conn.execute("SELECT spec, enabled FROM alert_rule WHERE id = %s AND NOT deleted", (rule_id,)).fetchone()
     return _rule_from_row(row[0], row[1]) if row else None
 
 
+@owns_transaction
 def upsert_rule(conn: psycopg.Connection, rule: Rule) -> bool:
     """Add or change a rule (an admin's change: reloading the rules file never overwrites it). True if created."""
     row = conn.execute(
@@ -207,11 +220,11 @@ def upsert_rule(conn: psycopg.Connection, rule: Rule) -> bool:
         " RETURNING (xmax = 0), (SELECT deleted FROM alert_rule r WHERE r.id = %s)",
         (rule.id, rule.kind, Jsonb(rule.model_dump(mode="json")), rule.enabled, rule.id),
     ).fetchone()
-    conn.commit()
     assert row is not None
     return bool(row[0] or row[1])
 
 
+@owns_transaction
 def delete_rule(conn: psycopg.Connection, rule_id: str) -> bool:
     """Delete a rule (kept as a tombstone so the rules file does not bring it back). False if unknown."""
     row = conn.execute(
@@ -219,10 +232,10 @@ def delete_rule(conn: psycopg.Connection, rule_id: str) -> bool:
         " WHERE id = %s AND NOT deleted RETURNING id",
         (rule_id,),
     ).fetchone()
-    conn.commit()
     return row is not None
 
 
+@owns_transaction
 def sync_rules_file(conn: psycopg.Connection, path: Path = DEFAULT_RULES_FILE) -> int:
     """Load the rules file: new rules are added, file-sourced ones updated, admin-changed ones left alone.
 
@@ -244,7 +257,6 @@ def sync_rules_file(conn: psycopg.Connection, path: Path = DEFAULT_RULES_FILE) -
         " WHERE source = 'file' AND enabled AND NOT (id = ANY(%s))",
         ([r.id for r in rules],),
     )
-    conn.commit()
     return written
 
 
@@ -264,6 +276,7 @@ class Channel(BaseModel):
     enabled: bool = True
 
 
+@owns_transaction
 def upsert_channel(conn: psycopg.Connection, channel: Channel) -> None:
     conn.execute(
         "INSERT INTO notification_channel (name, kind, config, enabled) VALUES (%s, %s, %s, %s)"
@@ -271,9 +284,9 @@ def upsert_channel(conn: psycopg.Connection, channel: Channel) -> None:
         " enabled = EXCLUDED.enabled, updated_at = now()",
         (channel.name, channel.kind, Jsonb(channel.config), channel.enabled),
     )
-    conn.commit()
 
 
+@owns_transaction
 def list_channels(conn: psycopg.Connection, *, enabled_only: bool = False) -> list[Channel]:
     sql = "SELECT name, kind, config, enabled FROM notification_channel"
     if enabled_only:
@@ -281,6 +294,7 @@ def list_channels(conn: psycopg.Connection, *, enabled_only: bool = False) -> li
     return [Channel(name=n, kind=k, config=c, enabled=e) for n, k, c, e in conn.execute(sql + " ORDER BY name")]
 
 
+@owns_transaction
 def load_channels_file(conn: psycopg.Connection, path: Path) -> int:
     """Load `channels: [{name, kind, enabled, ...settings}]` from YAML into the channel table."""
     try:
@@ -308,6 +322,7 @@ def load_channels_file(conn: psycopg.Connection, path: Path) -> int:
 # --- notifications --------------------------------------------------------------------------------------
 
 
+@owns_transaction
 def list_notifications(conn: psycopg.Connection, *, limit: int = 50, state: str | None = None) -> list[dict[str, Any]]:
     """Recent deliveries with their attempts and last error (failed ones stay visible)."""
     sql = (

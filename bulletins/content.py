@@ -18,6 +18,7 @@ from metrics.indicators import fetch_regions, input_metrics, is_increase
 from metrics.timeutil import EPSILON, now, start_of_day
 from reference.catalogue import INDICATORS, Kind
 from reference.regions import PROVINCE, REGIONS, cities_of, subtree, unknown_region_message
+from storage.transactions import owns_transaction
 
 
 class UnknownRegion(ValueError):
@@ -196,10 +197,12 @@ def ranked_indicators(targets: list[Target]) -> list[tuple[str, bool]]:
     return list(out.items())
 
 
+@owns_transaction
 def build_bulletin(
     conn: psycopg.Connection, period: Period, region: int = PROVINCE, *, generated_at: datetime | None = None
 ) -> Bulletin:
-    """Everything the bulletin of `period` for `region` shows, at the period end."""
+    """Everything the bulletin of `period` for `region` shows, at the period end (reads only; an idle
+    connection is left idle)."""
     check_region(region)
     as_of = period.as_of
     targets = targets_in(list_targets(conn), region, period.start, period.end)
@@ -241,7 +244,6 @@ def build_bulletin(
         rejections=feeds_mod.rejections(conn, period.start_instant, as_of),
         reconciliation=recon,
     )
-    conn.commit()
     return bulletin
 
 

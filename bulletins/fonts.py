@@ -1,12 +1,13 @@
-"""Where a bulletin finds a CJK font: INFRAWATCH_BULLETIN_FONT, else the usual system locations of Noto /
-Source Han, WenQuanYi, Droid fallback, SimSun or PingFang. Both the PDF and the charts embed it."""
+"""Where a bulletin finds a CJK font: the setting INFRAWATCH_BULLETIN_FONT, else the usual system locations of
+Noto / Source Han, WenQuanYi, Droid fallback, SimSun or PingFang. Both the PDF and the charts embed it."""
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+
+from core.settings import get_settings
 
 #: Tried in order; a .ttc is searched for its Simplified Chinese face.
 CANDIDATES = (
@@ -70,9 +71,10 @@ def _sc_index(path: Path) -> tuple[int, str] | None:
 
 @lru_cache(maxsize=1)
 def find_cjk_font() -> CjkFont:
-    """The first usable CJK font; NoCjkFont saying how to provide one when there is none."""
-    configured = os.environ.get("INFRAWATCH_BULLETIN_FONT", "").strip()
-    paths = [Path(configured)] if configured else [Path(p) for p in CANDIDATES]
+    """The first usable CJK font; NoCjkFont saying how to provide one when there is none. Found once per
+    process (clear this cache and get_settings' to look again)."""
+    configured = get_settings().bulletin_font
+    paths = [configured] if configured else [Path(p) for p in CANDIDATES]
     for path in paths:
         if not path.is_file():
             continue
@@ -83,7 +85,7 @@ def find_cjk_font() -> CjkFont:
         bold = path.with_name(_BOLD[path.name]) if path.name in _BOLD else None
         bold_found = _sc_index(bold) if bold is not None and bold.is_file() else None
         return CjkFont(path, index, family, bold if bold_found else None, bold_found[0] if bold_found else index)
-    where = configured or ", ".join(CANDIDATES[:2])
+    where = str(configured) if configured else ", ".join(CANDIDATES[:2])
     raise NoCjkFont(
         f"no CJK font found ({where}); install one (Debian/Ubuntu: apt-get install fonts-noto-cjk) "
         "or set INFRAWATCH_BULLETIN_FONT to a .ttf/.otf/.ttc with Chinese glyphs"

@@ -14,6 +14,7 @@ from bulletins.files import render_files
 from bulletins.periods import PeriodKind, due_periods, plan_today
 from bulletins.store import exists, save_bulletin
 from core.settings import Settings
+from storage.transactions import owns_transaction
 
 log = logging.getLogger(__name__)
 
@@ -29,25 +30,31 @@ def _kinds(text: str) -> tuple[PeriodKind, ...]:
     return tuple(out)
 
 
+@owns_transaction
 def run_due_bulletins(conn: psycopg.Connection, now: datetime, settings: Settings, *, runner: str) -> list[int]:
     """Produce the due bulletins that do not exist yet, then send pending deliveries; returns the new ids.
-    The (period, region) unique key makes a second scheduler's attempt store nothing."""
+    The (period, region) unique key makes a second scheduler's attempt store nothing.
+
+    Owns its transactions: each bulletin is stored with its deliveries queued in a transaction of its own
+    (so one period that fails does not lose another's), and each delivery is recorded as it is sent
+    (bulletins.delivery); inside a caller's transaction these are savepoints and nothing is committed."""
     region = settings.bulletin_region
     created = []
     for period in due_periods(plan_today(now), settings.bulletin_day, _kinds(settings.bulletin_kinds)):
         if exists(conn, period.label, region):
             continue
         b = build_bulletin(conn, period, region, generated_at=now)
-        bid = save_bulletin(conn, b, render_files(b), created_by=f"scheduler:{runner}")
-        if bid is None:
-            continue
+        files = render_files(b)
         channels = [c.strip() for c in settings.bulletin_channels.split(",") if c.strip()] or None
-        queued = queue_deliveries(conn, bid, channels)
+        with conn.transaction():
+            bid = save_bulletin(conn, b, files, created_by=f"scheduler:{runner}")
+            if bid is None:
+                continue
+            queued = queue_deliveries(conn, bid, channels)
         created.append(bid)
         log.info(
             "bulletin produced",
             extra={"event": "bulletins.produced", "bulletin": bid, "period": period.label, "deliveries": queued},
         )
-    conn.commit()
     deliver_bulletins(conn, now, settings.public_url)
     return created

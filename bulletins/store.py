@@ -1,4 +1,7 @@
-"""Stored bulletins: save one (once per period and region), list them, read a file."""
+"""Stored bulletins: save one (once per period and region), list them, read a file.
+
+Every function runs in its caller's transaction; on an idle connection it ends what it opened itself.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ import psycopg
 
 from bulletins.content import Bulletin
 from bulletins.files import BulletinFile
+from storage.transactions import owns_transaction
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,8 +38,8 @@ _COLUMNS = (
 
 
 def save_bulletin(conn: psycopg.Connection, b: Bulletin, files: list[BulletinFile], *, created_by: str) -> int | None:
-    """Store the bulletin and its files in one transaction; None (nothing written) when this period and
-    region already has one."""
+    """Store the bulletin and its files in one transaction (a savepoint inside a caller's); None (nothing
+    written) when this period and region already has one."""
     with conn.transaction():
         row = conn.execute(
             "INSERT INTO bulletin (period, kind, region, period_start, period_end, as_of, created_by, summary)"
@@ -62,6 +66,7 @@ def save_bulletin(conn: psycopg.Connection, b: Bulletin, files: list[BulletinFil
     return bid
 
 
+@owns_transaction
 def exists(conn: psycopg.Connection, period: str, region: int) -> bool:
     return (
         conn.execute("SELECT 1 FROM bulletin WHERE period = %s AND region = %s", (period, region)).fetchone()
@@ -76,6 +81,7 @@ def _stored(row: tuple[Any, ...], files: list[str]) -> StoredBulletin:
     )
 
 
+@owns_transaction
 def list_bulletins(conn: psycopg.Connection, *, limit: int = 100) -> list[StoredBulletin]:
     """Newest period first."""
     rows = conn.execute(
@@ -87,6 +93,7 @@ def list_bulletins(conn: psycopg.Connection, *, limit: int = 100) -> list[Stored
     return [_stored(r[:-1], list(r[-1] or [])) for r in rows]
 
 
+@owns_transaction
 def get_bulletin(conn: psycopg.Connection, bulletin_id: int) -> StoredBulletin | None:
     row = conn.execute(f"SELECT {_COLUMNS} FROM bulletin b WHERE b.id = %s", (bulletin_id,)).fetchone()
     if row is None:
@@ -98,6 +105,7 @@ def get_bulletin(conn: psycopg.Connection, bulletin_id: int) -> StoredBulletin |
     return _stored(row, files)
 
 
+@owns_transaction
 def read_file(conn: psycopg.Connection, bulletin_id: int, kind: str) -> BulletinFile | None:
     """A stored file by kind (docx, pdf, xlsx) or by its file name."""
     row = conn.execute(

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import unquote, urlparse
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: The development default for `secret_key`; the API warns when it runs with it.
@@ -56,8 +56,14 @@ class Settings(BaseSettings):
     bulletin_region: int = 360000
     bulletin_kinds: str = "month,quarter"
     bulletin_channels: str = ""
+    #: Bulletins: a .ttf/.otf/.ttc with Chinese glyphs for the PDF and the charts (None: the first of the
+    #: usual system CJK fonts found, bulletins/fonts.py).
+    bulletin_font: Path | None = None
     #: Base URL of the console as its readers reach it (links in DingTalk / WeCom messages).
     public_url: str = ""
+    #: The GB/T 2260 region list in force, kept there by `infrawatch regions update` (None: the list shipped
+    #: in reference/data/regions.csv, which the command then rewrites). Read on first use of the regions.
+    regions_file: Path | None = None
     log_level: str = "INFO"
     log_json: bool = True
 
@@ -89,6 +95,12 @@ class Settings(BaseSettings):
     auth_window_s: float = 60.0
     #: distinct addresses and prefixes tracked at once (the oldest are forgotten first)
     auth_max_tracked: int = 100_000
+
+    @field_validator("bulletin_font", "regions_file", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        """An empty variable (`INFRAWATCH_BULLETIN_FONT=` in a compose file) means the default, not `.`."""
+        return None if isinstance(value, str) and not value.strip() else value
 
     def mqtt(self) -> MqttEndpoint:
         return MqttEndpoint(self.mqtt_url)

@@ -79,15 +79,20 @@ def _main(
 
 @db_app.command("upgrade")
 def db_upgrade() -> None:
-    """Apply pending schema migrations."""
-    from storage import database_url, upgrade
+    """Apply pending schema migrations, then republish the targets' expected trajectories (they are cut in
+    the plans' time zone, which the upgrade records)."""
+    from metrics import publish_trajectories
+    from storage import connect, database_url, upgrade
 
-    applied = upgrade(database_url())
+    url = database_url()
+    applied = upgrade(url)
     if applied:
         for m in applied:
             out.print(f"applied {m.version:04d}_{m.name}")
     else:
         out.print("schema is up to date")
+    with connect(url) as conn:
+        publish_trajectories(conn)
 
 
 @db_app.command("maintain")

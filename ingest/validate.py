@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -25,7 +26,6 @@ from reference.regions import REGIONS, unknown_region_message
 RAW_COLUMNS = ["metric", "region", "operator", "entity", "ts", "value", "location", "raw", "index", "line"]
 VALID_COLUMNS = ["metric", "region", "operator", "entity", "ts_us", "value"]
 
-_REGION_TEXT = {str(code): code for code in REGIONS}
 _INTEGER_METRICS = {m.id for m in METRICS.values() if m.integer}
 _ENTITY_METRICS = {m.id for m in METRICS.values() if m.entity_required}
 _ADMIN_METRICS = {m.id for m in METRICS.values() if m.admin_only}
@@ -33,6 +33,12 @@ _MAX = {m.id: m.max_value for m in METRICS.values()}
 _YTD_METRICS = {m.id for m in METRICS.values() if m.kind == Kind.YTD}
 _PLAN_OFFSET_US = plan_offset_s() * 1_000_000  # INFRAWATCH_TIMEZONE (one offset all year)
 _UNIT = {m.id: m.unit for m in METRICS.values()}
+
+
+@lru_cache(maxsize=1)
+def _region_text() -> frozenset[str]:
+    """The codes of the region list in force as text (read on first use, not at import)."""
+    return frozenset(str(code) for code in REGIONS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -322,7 +328,7 @@ def validate_frame(
         )
     # region
     # any level of the GB/T 2260 list (nation, province, city, county); an unknown code names the nearest
-    known_region = region_text.isin(_REGION_TEXT).to_numpy()
+    known_region = region_text.isin(_region_text()).to_numpy()
     if (~known_region).any():
         fail(~known_region, "region", lambda: region_text.map(unknown_region_message).to_numpy(dtype=object))
     # entity

@@ -18,6 +18,7 @@ from metrics.targets import (
     get_target,
     list_targets,
     load_targets,
+    publish_trajectories,
     retire_target,
     upsert_target,
 )
@@ -45,6 +46,7 @@ __all__ = [
     "list_targets",
     "load_targets",
     "parse_as_of",
+    "publish_trajectories",
     "refresh_rollups",
     "retire_target",
     "store_progress",

@@ -17,16 +17,16 @@ log = logging.getLogger(__name__)
 
 
 def jobs(settings: Settings) -> list[Job]:
+    # refresh_rollups and refresh_pending own their transactions: on the scheduler's idle connection
+    # each commits what it wrote
     def run_rollups(conn: psycopg.Connection, run: JobRun) -> None:
         n = refresh_rollups(conn)
-        conn.commit()
         if n:  # a rebuild after a backfill writes many rows: keep the planner's statistics current
             analyze_changed(conn, ROLLUP_TABLES)
         log.info("rollups refreshed", extra={"event": "scheduler.rollups", "refreshed": n})
 
     def run_pending(conn: psycopg.Connection, run: JobRun) -> None:
         refresh_pending(conn)
-        conn.commit()
 
     return [
         Job("rollups", settings.rollup_interval_s, run_rollups, first_delay_s=5),

@@ -32,7 +32,8 @@ from metrics.indicators import (
 from metrics.query import _operator_name
 from metrics.readers import fetch_edges, fetch_indicator_inputs, merge_series
 from metrics.targets import Target, get_target, list_targets
-from metrics.timeutil import EPSILON, aware, end_of_day, epoch, month_ends, now, start_of_day
+from metrics.timeutil import EPSILON, aware, end_of_day, epoch, now, start_of_day
+from metrics.trajectory import due_fraction, known_baseline, known_goal, publish_trajectory
 from metrics.verdict import Status
 from reference.catalogue import INDICATORS, METRICS
 from reference.regions import cities_of, region_name
@@ -292,7 +293,7 @@ def _evaluate(conn: psycopg.Connection, target: Target, as_of: datetime | None) 
     goal = _goal(conn, target, scope, f, baseline)
     expected = None
     if goal is not None and baseline is not None:
-        fraction = _fraction(target, f)
+        fraction = due_fraction(target.start, target.deadline, target.profile, f.eff)
         expected = compute.expected_value(baseline, goal, fraction)
 
     projected = None
@@ -359,20 +360,12 @@ def _basis(data: SeriesMap, indicator_id: str, scope: Scope, f: _Frame) -> str |
     ).basis
 
 
-def _fraction(target: Target, f: _Frame) -> float:
-    if target.profile:
-        months = [epoch(m) for m in month_ends(target.start, len(target.profile))]
-        return compute.profile_fraction(target.profile, epoch(f.t0), epoch(f.t1), epoch(f.eff), months)
-    return compute.elapsed_fraction(epoch(f.t0), epoch(f.t1), epoch(f.eff))
-
-
 def _baseline(conn: psycopg.Connection, target: Target, scope: Scope, f: _Frame, data: SeriesMap) -> float | None:
     """The target's baseline: given, 0 for increases, else the value at start (the trailing window before
     start for ratios), falling back to the first value after start known at as_of."""
-    if target.baseline is not None:
-        return target.baseline
-    if is_increase(target.indicator):
-        return 0.0
+    known = known_baseline(target)
+    if known is not None:
+        return known
     ind = target.indicator
     if is_volume_ratio(ind):
         base_data = fetch_indicator_inputs(conn, ind, scope, f.t0 - f.window, min(f.until, f.t0 + f.window))
@@ -428,11 +421,9 @@ def _has_after(s: Series, lo: float, hi: float) -> bool:
 
 
 def _goal(conn: psycopg.Connection, target: Target, scope: Scope, f: _Frame, baseline: float | None) -> float | None:
-    if target.goal is not None:
-        return target.goal
-    if target.goal_relative is not None:
-        return None if baseline is None else baseline * (1.0 + target.goal_relative)
-    assert target.goal_indicator is not None
+    known = known_goal(target, baseline)
+    if known is not None or target.goal_indicator is None:
+        return known
     gi = target.goal_indicator
     gdata = fetch_indicator_inputs(conn, gi, scope, f.t0, f.until)
     lo = f.until - f.window if is_volume_ratio(gi) else f.t0
@@ -538,9 +529,14 @@ def evaluate_targets(
 
 @owns_transaction
 def store_progress(conn: psycopg.Connection, progresses: list[Progress]) -> None:
-    """Replace each target's latest snapshot in table target_progress."""
+    """Replace each target's latest snapshot in table target_progress, and republish its expected
+    trajectory with the baseline and goal of this evaluation (a measured baseline, a goal read from
+    another indicator)."""
     with conn.transaction():
+        targets = {t.id: t for t in list_targets(conn, include_retired=True)}
         for p in progresses:
+            if p.target_id in targets:
+                publish_trajectory(conn, targets[p.target_id], p.baseline, p.goal)
             laggards = {
                 "cities": [lg.model_dump() for lg in p.laggard_cities],
                 "operators": [lg.model_dump() for lg in p.laggard_operators],

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import os
 import shutil
 from datetime import date
 from pathlib import Path
@@ -11,12 +10,7 @@ from pathlib import Path
 import psycopg
 import yaml
 
-from reference.regions import LEVELS, REGIONS_FILE, REGIONS_META_FILE, Region, read_region_list
-
-
-def regions_file() -> Path:
-    """Where the region list in force is kept: INFRAWATCH_REGIONS_FILE, else the shipped file."""
-    return Path(os.environ.get("INFRAWATCH_REGIONS_FILE") or REGIONS_FILE)
+from reference.regions import LEVELS, REGIONS_FILE, REGIONS_META_FILE, Region, read_region_list, region_list_file
 
 
 def write_region_list(regions: dict[int, Region], path: Path) -> None:
@@ -57,7 +51,7 @@ def update_regions(
     """Check `source` (CSV with code and name_zh or name), keep it as the list in force with a note of which
     list it is, and mirror it in iw_region. Raises reference.regions.RegionListError for a bad file."""
     regions = read_region_list(source)
-    target = regions_file()
+    target = region_list_file()
     tmp = target.with_suffix(".tmp")
     write_region_list(regions, tmp)
     shutil.move(tmp, target)

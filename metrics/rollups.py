@@ -317,14 +317,22 @@ def rollups_keep(indicator_id: str, region: int, operator: str | None, entity: s
 
 
 def publish_catalogue(conn: psycopg.Connection) -> None:
-    """Keep iw_indicator equal to the catalogue: what iw_indicator_series needs to know of each indicator."""
+    """Keep iw_indicator and iw_metric equal to the catalogue: what iw_indicator_series needs to know of each
+    indicator, and each metric's cadence for iw_feed_freshness."""
     rows = [(i, INDICATORS[i].derivation == "increase", list(input_metrics(i))) for i in rolled_up_indicators()]
     conn.execute("DELETE FROM iw_indicator WHERE NOT (id = ANY(%s))", ([r[0] for r in rows],))
+    cadences = [(m.id, m.cadence_s) for m in METRICS.values()]
+    conn.execute("DELETE FROM iw_metric WHERE NOT (id = ANY(%s))", ([m for m, _ in cadences],))
     with conn.cursor() as cur:
         cur.executemany(
             "INSERT INTO iw_indicator (id, cumulative, inputs) VALUES (%s, %s, %s) ON CONFLICT (id) DO UPDATE"
             " SET cumulative = EXCLUDED.cumulative, inputs = EXCLUDED.inputs",
             rows,
+        )
+        cur.executemany(
+            "INSERT INTO iw_metric (id, cadence_s) VALUES (%s, %s) ON CONFLICT (id) DO UPDATE"
+            " SET cadence_s = EXCLUDED.cadence_s WHERE iw_metric.cadence_s <> EXCLUDED.cadence_s",
+            cadences,
         )
 
 
@@ -395,9 +403,9 @@ def _copy_rows(
 ) -> int:
     """COPY bucket values into indicator_rollup or indicator_pending (the same columns)."""
     if rows:
-        statement = sql.SQL(
-            "COPY {} (interval, bucket, indicator, region, operator, entity, value) FROM STDIN"
-        ).format(sql.Identifier(table))
+        statement = sql.SQL("COPY {} (interval, bucket, indicator, region, operator, entity, value) FROM STDIN").format(
+            sql.Identifier(table)
+        )
         with conn.cursor().copy(statement) as copy:
             for r in rows:
                 copy.write_row(r)

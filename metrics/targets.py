@@ -11,6 +11,7 @@ import yaml
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from metrics.db import owns_transaction
+from metrics.trajectory import publish_known_trajectory
 from reference.catalogue import INDICATORS
 from reference.operators import is_valid_entity_id
 from reference.regions import PROVINCE, REGIONS, unknown_region_message
@@ -114,7 +115,7 @@ def read_targets_file(path: Path = DEFAULT_TARGETS_FILE) -> list[Target]:
 
 @owns_transaction
 def upsert_target(conn: psycopg.Connection, target: Target) -> bool:
-    """Insert or update a target; True if it was created."""
+    """Insert or update a target and publish its expected trajectory; True if it was created."""
     row = conn.execute(
         f"""
         INSERT INTO target ({_COLUMNS})
@@ -151,6 +152,7 @@ def upsert_target(conn: psycopg.Connection, target: Target) -> bool:
             target.interpretation,
         ),
     ).fetchone()
+    publish_known_trajectory(conn, target)
     return bool(row and row[0])
 
 
@@ -184,3 +186,10 @@ def retire_target(conn: psycopg.Connection, target_id: str) -> bool:
     """Set a target inactive (kept for history); False if there is no such target."""
     cur = conn.execute("UPDATE target SET active = false, updated_at = now() WHERE id = %s", (target_id,))
     return cur.rowcount > 0
+
+
+@owns_transaction
+def publish_trajectories(conn: psycopg.Connection) -> int:
+    """Republish every target's expected trajectory from what is known now (after a schema upgrade or a
+    change of the plans' time zone); returns the number of targets with one."""
+    return sum(publish_known_trajectory(conn, t) > 0 for t in list_targets(conn, include_retired=True))

@@ -8,15 +8,17 @@ Jiangxi (360000) is the default province of boards and targets; nothing else her
 from __future__ import annotations
 
 import csv
-import os
-from collections.abc import Iterable
+from collections.abc import Callable, ItemsView, Iterable, Iterator, KeysView, Mapping, Sequence, ValuesView
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar, overload
 
 import yaml
 
+from core.settings import get_settings
+
+_T = TypeVar("_T")
 Level = Literal["nation", "province", "city", "county"]
 LEVELS: tuple[Level, ...] = ("nation", "province", "city", "county")
 LEVEL_NAMES: dict[str, str] = {
@@ -29,8 +31,6 @@ LEVEL_NAMES: dict[str, str] = {
 DATA_DIR = Path(__file__).with_name("data")
 REGIONS_FILE = DATA_DIR / "regions.csv"
 REGIONS_META_FILE = DATA_DIR / "regions.meta.yaml"
-#: A list loaded by `infrawatch regions update` outside the package (INFRAWATCH_REGIONS_FILE) wins.
-_FILE_IN_FORCE = Path(os.environ.get("INFRAWATCH_REGIONS_FILE") or REGIONS_FILE)
 
 NATION = 100000
 #: The default province (boards, targets, the API's default scope).
@@ -108,12 +108,107 @@ def read_region_list(path: Path) -> dict[int, Region]:
         raise RegionListError(f"cannot read region list {path}: {exc.strerror}") from None
 
 
-REGIONS: dict[int, Region] = read_region_list(_FILE_IN_FORCE if _FILE_IN_FORCE.exists() else REGIONS_FILE)
+def region_list_file() -> Path:
+    """Where the region list in force is kept: the setting INFRAWATCH_REGIONS_FILE (a list loaded by
+    `infrawatch regions update` outside the package), else the shipped file."""
+    return get_settings().regions_file or REGIONS_FILE
+
+
+class RegionList(Mapping[int, Region]):
+    """The regions by code, read from the list in force on first use (not at import: the setting is read
+    when the regions are first needed), then kept for the life of the process."""
+
+    def __init__(self) -> None:
+        self._regions: dict[int, Region] | None = None
+
+    @property
+    def loaded(self) -> bool:
+        return self._regions is not None
+
+    def _load(self) -> dict[int, Region]:
+        if self._regions is None:
+            path = region_list_file()
+            self._regions = read_region_list(path if path.exists() else REGIONS_FILE)
+        return self._regions
+
+    def __getitem__(self, code: int) -> Region:
+        return self._load()[code]
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._load())
+
+    def __len__(self) -> int:
+        return len(self._load())
+
+    def __contains__(self, code: object) -> bool:
+        return code in self._load()
+
+    @overload
+    def get(self, code: int, /) -> Region | None: ...
+    @overload
+    def get(self, code: int, default: Region | _T, /) -> Region | _T: ...
+    def get(self, code: int, default: object = None, /) -> object:
+        return self._load().get(code, default)
+
+    def keys(self) -> KeysView[int]:
+        return self._load().keys()
+
+    def values(self) -> ValuesView[Region]:
+        return self._load().values()
+
+    def items(self) -> ItemsView[int, Region]:
+        return self._load().items()
+
+    def __repr__(self) -> str:
+        return f"RegionList({len(self)} regions)" if self.loaded else "RegionList(not read yet)"
+
+
+REGIONS = RegionList()
+
+
+class RegionCodes(Sequence[int]):
+    """A tuple of region codes computed from REGIONS on first use (so that importing does not read the list)."""
+
+    def __init__(self, compute: Callable[[], tuple[int, ...]]) -> None:
+        self._compute = compute
+        self._codes: tuple[int, ...] | None = None
+
+    def _get(self) -> tuple[int, ...]:
+        if self._codes is None:
+            self._codes = self._compute()
+        return self._codes
+
+    @overload
+    def __getitem__(self, i: int) -> int: ...
+    @overload
+    def __getitem__(self, i: slice) -> tuple[int, ...]: ...
+    def __getitem__(self, i: int | slice) -> int | tuple[int, ...]:
+        return self._get()[i]
+
+    def __len__(self) -> int:
+        return len(self._get())
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._get())
+
+    def __contains__(self, code: object) -> bool:
+        return code in self._get()
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, RegionCodes):
+            return self._get() == other._get()
+        return self._get() == other if isinstance(other, tuple) else NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._get())
+
+    def __repr__(self) -> str:
+        return repr(self._get())
 
 
 def region_list_info() -> dict[str, object]:
     """Which list is in force: standard, year, publisher and source."""
-    meta_file = _FILE_IN_FORCE.with_name(REGIONS_META_FILE.name)
+    meta_file = region_list_file().with_name(REGIONS_META_FILE.name)
     meta = yaml.safe_load((meta_file if meta_file.exists() else REGIONS_META_FILE).read_text(encoding="utf-8")) or {}
     return {**meta, "regions": len(REGIONS)}
 
@@ -164,8 +259,8 @@ def cities_in(code: int) -> tuple[int, ...]:
     return tuple(c for c in sorted(subtree(code)) if REGIONS[c].level == "city")
 
 
-#: The default province's prefecture-level cities.
-CITIES: tuple[int, ...] = cities_in(PROVINCE)
+#: The default province's prefecture-level cities (a tuple, computed on first use).
+CITIES: Sequence[int] = RegionCodes(lambda: cities_in(PROVINCE))
 
 
 def is_city(code: int) -> bool:

@@ -11,7 +11,6 @@ import json
 import os
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, timedelta
@@ -29,53 +28,23 @@ from bulletins import build_bulletin, parse_period, render_files
 from bulletins.labels import fmt
 from bulletins.ranking import STATUS_ZH
 from bulletins.store import save_bulletin
-from collectors.csvfile import load_csv
 from core.settings import Settings, get_settings
 from infrawatch.scheduler import Scheduler
-from metrics import list_targets, load_targets
+from metrics import list_targets
 from metrics.timeutil import PLAN_TZ
 from reference.regions import CITIES, REGIONS, subtree
-from simulators.generate import scenario_window
-from simulators.run import backfill
-from simulators.scenario import load_scenario
-from simulators.sinks.csvfile import CsvSink
 from tests.api_support import make_keys
-from tests.conftest import with_dbname
 from tests.notify_support import SmtpSink, WebhookReceiver
+from tests.scenario_support import ScenarioDatabases
 
+#: in a parallel run, on the worker that holds the loaded scenario (tests/scenario_support.py)
+pytestmark = pytest.mark.xdist_group("jiangxi-2023")
 ROOT = Path(__file__).resolve().parents[1]
-#: jiangxi-2023 as the integration test loads it: monthly statistics as shipped, traffic and base-station
-#: energy weekly, data-centre meters every 6 hours.
-VARIANT = {
-    "traffic": [{**t.model_dump(), "cadence": "7d"} for t in load_scenario("jiangxi-2023").traffic],
-    "base_station_energy": {"cadence": "7d"},
-    "data_centres": {"cadence": "6h"},
-}
-
-
-def load_scenario_db(url: str, tmp: Path) -> None:
-    sc = load_scenario("jiangxi-2023", VARIANT)
-    w = scenario_window(sc)
-    backfill(sc, CsvSink(sc, tmp), w.start_us, w.end_us)
-    with psycopg.connect(url) as conn:
-        for path in sorted(tmp.iterdir()):
-            report = load_csv(conn, path, operator=None, operator_column_trusted=True)
-            assert not report.rejected, report.errors[:3]
-        load_targets(conn)
-        conn.commit()
-
-
 @pytest.fixture(scope="module")
-def scenario_url(pg_server: str, template_db: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """One database holding jiangxi-2023 and the shipped targets, shared by this module's tests (read only)."""
-    name = f"iw_bulletin_{uuid.uuid4().hex[:8]}"
-    with psycopg.connect(pg_server, autocommit=True) as c:
-        c.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_db}"')
-    url = with_dbname(pg_server, name)
-    load_scenario_db(url, tmp_path_factory.mktemp("jx2023-csv"))
-    yield url
-    with psycopg.connect(pg_server, autocommit=True) as c:
-        c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+def scenario_url(jiangxi_2023: ScenarioDatabases) -> Iterator[str]:
+    """A clone of the session's jiangxi-2023 database (scenario, shipped targets, rollups), for this module."""
+    with jiangxi_2023.clone("bulletin") as url:
+        yield url
 
 
 def iw(*args: str, url: str) -> subprocess.CompletedProcess[str]:
@@ -87,6 +56,23 @@ def iw(*args: str, url: str) -> subprocess.CompletedProcess[str]:
         timeout=300,
         env={**os.environ, "INFRAWATCH_LOG_LEVEL": "WARNING", "INFRAWATCH_DATABASE_URL": url},
     )
+
+
+def iw_here(*args: str, url: str) -> subprocess.CompletedProcess[str]:
+    """The same command line run in this process (typer's runner): for the cases refused before any file is
+    written, where a new interpreter's start would be most of the time."""
+    from typer.testing import CliRunner
+
+    from infrawatch.cli import app
+
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(
+            app, list(args), env={"INFRAWATCH_LOG_LEVEL": "WARNING", "INFRAWATCH_DATABASE_URL": url}
+        )
+    finally:
+        get_settings.cache_clear()
+    return subprocess.CompletedProcess(list(args), result.exit_code, result.stdout, result.stderr)
 
 
 def in_force(url: str, first: date, last: date, region: int = 360000) -> set[str]:
@@ -208,17 +194,17 @@ def test_workbook_ranks_all_eleven_cities(written: Path) -> None:
 
 
 def test_unknown_period_or_region_exits_2(scenario_url: str, tmp_path: Path) -> None:
-    bad = iw("bulletin", "--period", "2023-13", "--out", str(tmp_path), url=scenario_url)
+    bad = iw_here("bulletin", "--period", "2023-13", "--out", str(tmp_path), url=scenario_url)
     assert bad.returncode == 2 and "unknown period '2023-13'" in bad.stderr
-    bad = iw("bulletin", "--period", "2023-Q5", "--out", str(tmp_path), url=scenario_url)
+    bad = iw_here("bulletin", "--period", "2023-Q5", "--out", str(tmp_path), url=scenario_url)
     assert bad.returncode == 2 and "2023-Q3" in bad.stderr
-    bad = iw("bulletin", "--period", "2023-09", "--region", "123456", "--out", str(tmp_path), url=scenario_url)
+    bad = iw_here("bulletin", "--period", "2023-09", "--region", "123456", "--out", str(tmp_path), url=scenario_url)
     assert bad.returncode == 2 and "unknown region '123456'" in bad.stderr
     assert not list(tmp_path.iterdir())
 
 
 def test_period_without_data_says_so(scenario_url: str, tmp_path: Path) -> None:
-    result = iw("bulletin", "--period", "2021-06", "--out", str(tmp_path), url=scenario_url)
+    result = iw_here("bulletin", "--period", "2021-06", "--out", str(tmp_path), url=scenario_url)
     assert result.returncode == 0, result.stderr
     assert in_force(scenario_url, date(2021, 6, 1), date(2021, 6, 30)) == set()
     text = docx_text((tmp_path / "bulletin-360000-2021-06.docx").read_bytes())

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+from collections.abc import Callable, Iterator
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -17,10 +18,11 @@ from bulletins.charts import _axis_value, _figure, style, target_chart
 from bulletins.content import TargetSection, targets_in
 from bulletins.document import Block
 from bulletins.feeds import FeedReport, late_feeds
-from bulletins.fonts import NoCjkFont
+from bulletins.fonts import CANDIDATES, NoCjkFont, find_cjk_font
 from bulletins.periods import due_periods, parse_period
 from bulletins.ranking import rank_growth, rank_shares, status_counts, summary_sentence
 from bulletins.render_pdf import NO_LINE_END, NO_LINE_START, _page_break_at, kinsoku_lines, render_pdf
+from core.settings import get_settings
 from metrics import Progress, Target
 from metrics.timeutil import PLAN_TZ
 
@@ -303,3 +305,39 @@ def test_pdf_lines_stay_inside_the_margins_and_never_start_with_closing_punctuat
         text = "".join(re.findall(r">([^<]*)</word>", words))
         assert float(x_min) >= left - 0.5 and float(x_max) <= right, (x_min, x_max, text)
         assert text[0] not in NO_LINE_START, text
+
+
+@pytest.fixture
+def font_setting(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[str], None]]:
+    """Set INFRAWATCH_BULLETIN_FONT for this test (the settings and the font found are cached per process)."""
+
+    def use(value: str) -> None:
+        monkeypatch.setenv("INFRAWATCH_BULLETIN_FONT", value)
+        get_settings.cache_clear()
+        find_cjk_font.cache_clear()
+
+    yield use
+    monkeypatch.delenv("INFRAWATCH_BULLETIN_FONT", raising=False)
+    get_settings.cache_clear()
+    find_cjk_font.cache_clear()
+
+
+def test_the_bulletin_font_is_the_setting_and_a_blank_one_means_the_system_fonts(
+    font_setting: Callable[[str], None], tmp_path: Path
+) -> None:
+    plain = tmp_path / "plain.ttf"
+    plain.write_bytes(b"not a font with Chinese glyphs")
+    font_setting(str(plain))
+    assert get_settings().bulletin_font == plain
+    with pytest.raises(NoCjkFont, match=re.escape(str(plain))):
+        find_cjk_font()
+    font_setting("  ")
+    assert get_settings().bulletin_font is None
+    try:
+        system = find_cjk_font()
+    except NoCjkFont as exc:
+        assert CANDIDATES[0] in str(exc)  # the usual system locations were searched
+        return
+    assert str(system.path) in CANDIDATES
+    font_setting(str(system.path))
+    assert find_cjk_font().path == system.path

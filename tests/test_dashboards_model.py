@@ -9,6 +9,8 @@ from typing import Any
 
 import pytest
 import yaml
+from grafana_foundation_sdk.cog.encoder import JSONEncoder
+from grafana_foundation_sdk.models.dashboard import Dashboard as SdkDashboard
 
 from dashboards.boards import STATUS_COLORS, all_boards, indicator_options, pue_goal
 from dashboards.grafana import DATASOURCE_TYPE, DATASOURCE_UID, GRID_COLUMNS
@@ -64,6 +66,15 @@ def _all_panels(board: dict[str, Any]) -> list[dict[str, Any]]:
 @pytest.mark.parametrize("stem", sorted(BOARDS))
 def test_each_board_follows_grafanas_dashboard_model(stem: str) -> None:
     assert model_problems(BOARDS[stem]) == []
+
+
+@pytest.mark.parametrize("stem", sorted(BOARDS))
+def test_each_board_reads_back_through_the_sdks_dashboard_model_unchanged(stem: str) -> None:
+    """grafana-foundation-sdk's typed model (Grafana's schema) keeps only the fields it knows: a board that
+    survives the round trip uses no field, panel option or query shape outside the schema."""
+    again = json.loads(json.dumps(SdkDashboard.from_json(BOARDS[stem]), cls=JSONEncoder))
+    assert again == BOARDS[stem]
+    assert again["schemaVersion"] >= 41  # Grafana 11.6's dashboard schema, which Grafana 12 reads
 
 
 def test_the_model_check_catches_a_field_grafana_does_not_know() -> None:

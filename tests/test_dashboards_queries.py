@@ -3,11 +3,8 @@ variables expanded as Grafana would, and returns the columns its panel type need
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
-from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
@@ -15,126 +12,23 @@ import pytest
 from dashboards.boards import all_boards
 from dashboards.check import check_board
 from dashboards.grafana_sql import TimeRange, Variable, expand
-from tests.conftest import RUN_ID, with_dbname
+from tests.scenario_support import SHANGHAI, ScenarioDatabases
 
-pytestmark = pytest.mark.slow
+#: slow; in a parallel run, on the worker that holds the loaded scenario (tests/scenario_support.py)
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("jiangxi-2023")]
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
-#: The scenario's plan year seen from just after its end (deadlines passed, progress final).
-AS_OF = datetime(2024, 1, 1, 0, 0, tzinfo=SHANGHAI)
 #: Dashboard time range for the check: the scenario's data (2022-12-31 … 2023-12-31) and today's
 #: ingest batches (received now), like an administrator choosing "from 2022-12" in the picker.
 RANGE_START = datetime(2022, 12, 1, tzinfo=UTC)
 
 
-# -- the scenario in a database of its own (module scope: loaded once for all boards) ----------------
-
-
-class _Items(list[dict[str, Any]]):
-    """Items that pandas shares instead of deep-copying. frame_from_items keeps the submitted list in
-    frame.attrs, which pandas deep-copies on every derived frame (90 % of submit_items' time for a big
-    batch; ingest/delivery.py works around it the same way)."""
-
-    def __deepcopy__(self, memo: dict[int, Any]) -> _Items:
-        return self
-
-
-def _items(frame: Any) -> Iterator[tuple[str, list[dict[str, Any]]]]:
-    """The scenario's true observations as JSON items, one list per operator (its own credentials)."""
-    for operator, part in frame.groupby("operator", sort=True):
-        ts = [datetime.fromtimestamp(us / 1e6, SHANGHAI).isoformat() for us in part["ts_us"].tolist()]
-        yield (
-            str(operator),
-            [
-                {"ts": t, "region": str(r), "metric": m, "value": v, "entity": e}
-                for t, r, m, v, e in zip(
-                    ts,
-                    part["region"].tolist(),
-                    part["metric"].tolist(),
-                    part["value"].tolist(),
-                    part["entity"].tolist(),
-                    strict=True,
-                )
-            ],
-        )
-
-
-def load_jiangxi_2023(conn: psycopg.Connection) -> None:
-    """The jiangxi-2023 scenario through the ingest pipeline, then rollups, targets, progress and alerts.
-
-    Data-centre meters are kept at one reading a day (local midnight) instead of every 5 minutes: they
-    are counters, so daily increases and daily PUE are unchanged while the load stays within the test
-    budget.
-    """
-    from alerts.engine import evaluate
-    from alerts.store import sync_rules_file
-    from ingest.pipeline import IngestPipeline
-    from metrics import evaluate_targets, load_targets, refresh_rollups, store_progress
-    from simulators.generate import generate
-    from simulators.scenario import load_scenario
-
-    frame = generate(load_scenario("jiangxi-2023"))
-    dc = frame["metric"].str.startswith("dc_")
-    midnight = (frame["ts_us"] // 1_000_000 + 8 * 3600) % 86400 == 0
-    frame = frame[~dc | midnight]
-    pipeline = IngestPipeline()
-    for operator, items in _items(frame):
-        for i in range(0, len(items), 20_000):
-            chunk = _Items(items[i : i + 20_000])
-            pipeline.submit_items(conn, chunk, source="simulator:jiangxi-2023", operator=operator)
-    # What an imperfect sender adds: rejected items end up in quarantine with their reasons.
-    pipeline.submit_items(
-        conn,
-        [
-            {"ts": "2023-12-31T00:00:00+08:00", "region": "360100", "metric": "bs5g_total", "value": -5},
-            {"ts": "2023-12-31T00:00:00+08:00", "region": "999999", "metric": "bs5g_total", "value": 5},
-            {"ts": "2023-12-31T00:00:00", "region": "360100", "metric": "bs5g_total", "value": 5},
-        ],
-        source="mqtt",
-        operator="cucc",
-    )
-    # An official province total beside the operators' city figures (the reconciliation panel's gap).
-    pipeline.submit_items(
-        conn,
-        [
-            {
-                "ts": "2023-12-31T00:00:00+08:00",
-                "region": "360000",
-                "metric": "bs5g_total",
-                "value": 80000,
-                "operator": "all",
-            }
-        ],
-        source="test:official statistics",
-        operator="admin",
-        operator_may_vary=True,
-    )
-    load_targets(conn)
-    conn.commit()
-    while refresh_rollups(conn):
-        pass
-    conn.commit()
-    store_progress(conn, evaluate_targets(conn, as_of=AS_OF))
-    conn.commit()
-    sync_rules_file(conn)
-    conn.commit()
-    evaluate(conn, AS_OF, refresh_targets=False)
-    conn.commit()
+# -- the scenario: a clone of the session's jiangxi-2023 database (loaded once, shared with the bulletins) --
 
 
 @pytest.fixture(scope="module")
-def scenario_db(pg_server: str, template_db: str) -> Iterator[str]:
-    name = f"iw_dash_{RUN_ID}_{uuid.uuid4().hex[:6]}"
-    with psycopg.connect(pg_server, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_db}"')
-    url = with_dbname(pg_server, name)
-    try:
-        with psycopg.connect(url) as conn:
-            load_jiangxi_2023(conn)
+def scenario_db(jiangxi_2023: ScenarioDatabases) -> Iterator[str]:
+    with jiangxi_2023.clone("dash") as url:
         yield url
-    finally:
-        with psycopg.connect(pg_server, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _problems(conn: psycopg.Connection, *, all_values: bool) -> list[str]:
@@ -175,7 +69,8 @@ def test_the_panels_run_under_grafanas_read_only_role(scenario_db: str) -> None:
 
 
 def test_the_feeds_board_calls_a_feed_stale_exactly_when_the_metrics_layer_does(scenario_db: str) -> None:
-    """The freshness table repeats metrics.freshness' rule in SQL; both must agree on every feed."""
+    """The freshness table and metrics.freshness read the one published rule (iw_feed_freshness); they agree
+    on every feed."""
     from metrics import feed_freshness
 
     board = all_boards()["feeds"]

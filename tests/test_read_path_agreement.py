@@ -163,3 +163,74 @@ def test_without_a_published_tail_the_api_still_answers_from_the_observations(ap
         refresh_pending(conn)
         conn.commit()
         assert explorer(conn, "dc_pue", 360000, None)[starts[-1]] == pytest.approx(computed[-1], rel=1e-12)
+
+
+def board_panel(
+    conn: psycopg.Connection, stem: str, title: str, variables: dict[str, Variable]
+) -> list[tuple[Any, ...]]:
+    p = panel(stem, title)
+    return rows(conn, p["targets"][0]["rawSql"], variables)
+
+
+def test_contribution_boards_show_what_the_api_serves_for_each_city_and_operator(api: Api) -> None:
+    """The cities, operators and data-centre boards read iw_indicator_series too: a city's or an operator's series,
+    its value at the latest bucket and the whole it is a share of are GET /v1/series for the same scope — an
+    increase cumulated since the start of the time range, not the increase within each bucket."""
+    with psycopg.connect(api.db_url) as conn:
+        load_days(conn, 1, ROLLED_DAYS)
+        assert refresh_rollups(conn) > 0
+        conn.commit()
+        load_days(conn, ROLLED_DAYS + 1, 12)
+        conn.commit()
+        refresh_pending(conn)
+        conn.commit()
+        names = dict(conn.execute("SELECT code::text, name FROM iw_region WHERE code IN (360100, 360700)").fetchall())
+        names |= dict(conn.execute("SELECT id, name || ' ' || name_zh FROM operator WHERE id = 'cmcc'").fetchall())
+        cases = [
+            ("cities", "city", "360100", None, {}),
+            ("operators", "operator", "cmcc", "cmcc", {"region": Variable("region", "360000")}),
+        ]
+        for ind in ("bs5g_new", "bs5g_total", "ipv6_share_mobile"):
+            for stem, by, part, op, extra in cases:
+                scope = (stem, ind, part)
+                variables = {"indicator": Variable("indicator", ind), "interval": Variable("interval", "1d"), **extra}
+                region = int(part) if by == "city" else 360000
+                from_api = {t: v for t, v in api_series(api, ind, region, op).items() if v is not None}
+                assert from_api, scope
+                series = board_panel(conn, stem, f"${{indicator}} per {by}", variables)
+                shown = {t: v for t, name, v in series if name == names[part]}
+                assert shown.keys() == from_api.keys(), scope
+                assert [shown[t] for t in from_api] == pytest.approx(list(from_api.values()), rel=1e-12), scope
+                latest = max(from_api)
+                bars = dict(
+                    board_panel(conn, stem, f"${{indicator}} by {by}, latest bucket in the time range", variables)
+                )
+                assert bars[names[part]] == pytest.approx(from_api[latest], rel=1e-12), scope
+                whole = api_series(api, ind, 360000, None)[latest]
+                shares = {
+                    r[0]: r[1:]
+                    for r in board_panel(conn, stem, f"Share of the total per {by}, latest bucket", variables)
+                }
+                value, total, share = shares[names[part]]
+                assert (value, total) == pytest.approx((from_api[latest], whole), rel=1e-12), scope
+                assert share == pytest.approx(100 * from_api[latest] / whole, rel=1e-12), scope
+                if ind != "ipv6_share_mobile":  # counts add up: the cities' (operators') shares make the whole
+                    assert sum(s for _, _, s in shares.values()) == pytest.approx(100), scope
+        # bs5g_new cumulated since the first bucket: Nanchang's two operators, each 7k² from k = 1 (scale 1 and 2)
+        assert dict(
+            board_panel(
+                conn,
+                "cities",
+                "${indicator} by city, latest bucket in the time range",
+                {"indicator": Variable("indicator", "bs5g_new"), "interval": Variable("interval", "1d")},
+            )
+        )[names["360100"]] == pytest.approx(2 * 7 * (12 * 12 - 1))
+        # the data-centre board's city PUE, pending days included
+        pue = {
+            t: v
+            for t, name, v in board_panel(conn, "data-centres", "Daily PUE per city", {})
+            if name == names["360100"]
+        }
+        from_api = {t: v for t, v in api_series(api, "dc_pue", 360100, None).items() if v is not None}
+        assert pue.keys() == from_api.keys() and max(pue) == buckets(START, END, "1d")[-1]
+        assert [pue[t] for t in from_api] == pytest.approx(list(from_api.values()), rel=1e-12)

@@ -1,5 +1,5 @@
 """Pure geometry of the console's inline SVG charts: a target's actual path, its expected trajectory
-(the same arithmetic as metrics.compute), the projection to the deadline and the goal, as SVG coordinates."""
+(metrics.trajectory's rule), the projection to the deadline and the goal, as SVG coordinates."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ import math
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
-from metrics.compute import elapsed_fraction, expected_value, profile_fraction
+from metrics.compute import expected_value
 from metrics.timeutil import PLAN_TZ, end_of_day, epoch, month_ends, start_of_day
+from metrics.trajectory import fraction_rule
 
 Point = tuple[datetime, float]
 
@@ -22,20 +23,11 @@ def expected_trajectory(
         return []
     t0, t1 = start_of_day(start), end_of_day(deadline)
     instants = [t0]
-    months: list[float] = []
     if profile:
-        ends = month_ends(start, len(profile))
-        months = [epoch(m) for m in ends]
-        instants += [m for m in ends if t0 < m < t1]
+        instants += [m for m in month_ends(start, len(profile)) if t0 < m < t1]
     instants.append(t1)
-    out: list[Point] = []
-    for t in instants:
-        if profile:
-            frac = profile_fraction(profile, epoch(t0), epoch(t1), epoch(t), months)
-        else:
-            frac = elapsed_fraction(epoch(t0), epoch(t1), epoch(t))
-        out.append((t, expected_value(baseline, goal, frac)))
-    return out
+    due = fraction_rule(start, deadline, profile)
+    return [(t, expected_value(baseline, goal, due(t))) for t in instants]
 
 
 def compact_number(value: float) -> str:
