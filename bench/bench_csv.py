@@ -37,8 +37,10 @@ KEYED_PARTITIONED = (
 CEILINGS = [
     ("psql \\copy into a bare table (ceiling)", BARE),
     ("psql \\copy into a table keyed by the full identity", KEYED),
-    ("psql \\copy into a table shaped like observation before 0160 (identity key, monthly partitions, BRIN)",
-     KEYED_PARTITIONED),
+    (
+        "psql \\copy into a table shaped like observation before 0160 (identity key, monthly partitions, BRIN)",
+        KEYED_PARTITIONED,
+    ),
 ]
 
 
@@ -89,7 +91,9 @@ def main() -> None:
                 runs[-1]["pg_cpu_s"] = postgres_cpu_seconds() - pg0
                 if ddl == KEYED:
                     with psycopg.connect(bare_url) as conn:
-                        row = conn.execute("SELECT pg_relation_size('bare_pkey'), pg_total_relation_size('bare')").fetchone()
+                        row = conn.execute(
+                            "SELECT pg_relation_size('bare_pkey'), pg_total_relation_size('bare')"
+                        ).fetchone()
                     index_bytes, keyed_bytes = (int(row[0]), int(row[1])) if row else (0, 0)
     best = min(ours, key=lambda r: r["wall_s"])
     tops = [min(runs, key=lambda r: r["wall_s"]) for runs in ceilings]
