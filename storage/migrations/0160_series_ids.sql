@@ -2,7 +2,7 @@
 --
 -- `series` names each (metric, region, operator, entity) once, with an integer id. `observation_point` holds
 -- one row per (series_id, ts): the value and the batch that stored it, keyed by (series_id, ts). That is
--- ~90 bytes an observation with its key instead of 196, and a COPY into it runs about twice as fast (issue
+-- ~95 bytes an observation with its key instead of 196, and a COPY into it runs about twice as fast (issue
 -- 18, docs/benchmarks.md). It is still partitioned by UTC month (partitions observation_yYYYYmMM and
 -- observation_default, made by iw_ensure_partitions, dropped by iw_apply_retention) or, with TimescaleDB, a
 -- hypertable compressed by series.
@@ -12,8 +12,9 @@
 -- time, the primary key; retention drops whole partitions).
 --
 -- No foreign key from observation_point.series_id to series: its check costs every COPYed row a lookup and
--- a share lock on the series row (measured: a COPY of 1M rows 1.7 s without, 9.0 s with), and series rows are never
--- deleted; the ingest pipeline takes ids only from committed series rows (ingest/pipeline.py).
+-- a share lock on the series row (measured: a COPY of 1M rows took 1.7 s without it, 9.0 s with it), and
+-- series rows are never deleted; the ingest pipeline takes ids only from committed series rows
+-- (ingest/pipeline.py).
 --
 -- `observation` becomes a view with the old columns (received_at from the batch), so that every reader,
 -- the boards and ad-hoc SQL keep working; an INSERT into it still works (one row at a time, an INSTEAD OF
