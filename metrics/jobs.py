@@ -1,6 +1,6 @@
 """The metrics layer's periodic jobs: bring the rollups up to date (and the planner's statistics after a
-large rebuild), and republish the pending tail so that the boards read the buckets still pending rollup as
-the API does."""
+large rebuild), republish the pending tail so that the boards read the buckets still pending rollup as
+the API does, and republish the reconciliation gaps the explorer shows."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import psycopg
 
 from core.jobs import Job, JobRun
 from core.settings import Settings
+from metrics.reconciliation import publish_reconciliation
 from metrics.rollups import refresh_pending, refresh_rollups
 from storage.analyze import ROLLUP_TABLES, analyze_changed
 
@@ -28,7 +29,12 @@ def jobs(settings: Settings) -> list[Job]:
     def run_pending(conn: psycopg.Connection, run: JobRun) -> None:
         refresh_pending(conn)
 
+    def run_reconciliation(conn: psycopg.Connection, run: JobRun) -> None:
+        n = publish_reconciliation(conn)
+        log.info("reconciliation published", extra={"event": "scheduler.reconciliation", "rows": n})
+
     return [
         Job("rollups", settings.rollup_interval_s, run_rollups, first_delay_s=5),
         Job("pending", settings.pending_interval_s, run_pending, first_delay_s=20),
+        Job("reconciliation", settings.rollup_interval_s, run_reconciliation, first_delay_s=30),
     ]

@@ -1,7 +1,8 @@
 """Reconciliation gaps: every reported total beside the sum of its parts (child regions or operators).
 
-`reconciliation` is the one public reader (API, console, bulletins); `rows_from_checks` turns the checks the
-resolver records into rows and is pure.
+`reconciliation` is the one public reader (API, console, bulletins); `publish_reconciliation` stores its rows
+for every indicator with reported totals, as of now, for the boards (table `reconciliation_gap`);
+`rows_from_checks` turns the checks the resolver records into rows and is pure.
 """
 
 from __future__ import annotations
@@ -18,10 +19,10 @@ from metrics.db import owns_transaction
 from metrics.indicators import Check, Resolver, Scope, gauge_leaf, increase_leaf, volume_leaf
 from metrics.query import _check
 from metrics.readers import fetch_indicator_inputs
-from metrics.timeutil import EPSILON, aware, end_of_day, epoch, start_of_year
+from metrics.timeutil import EPSILON, PLAN_TZ, aware, end_of_day, epoch, start_of_year
 from reference.catalogue import INDICATORS, METRICS, Kind
 from reference.operators import ALL_OPERATOR
-from reference.regions import PROVINCE, region_name
+from reference.regions import NATION, PROVINCE, REGIONS, region_name
 
 _PERIOD = re.compile(r"^(\d{4})(?:-(?:(\d{1,2})|[Qq]([1-4])))?$")
 
@@ -159,3 +160,34 @@ def reconciliation(
         resolver.node(region, None)
         rows.extend(rows_from_checks(resolver.checks, indicator, metric_id, start, until))
     return rows
+
+
+def indicators_with_reported_totals(conn: psycopg.Connection) -> list[str]:
+    """The indicators one of whose metrics has a reported total (a series of all operators or of the
+    administration), from the series catalogue."""
+    reported = {m for (m,) in conn.execute("SELECT DISTINCT metric FROM series WHERE operator IN ('all', 'admin')")}
+    return sorted(i for i in INDICATORS if any(m in reported for m, _ in _metrics_of(i)))
+
+
+_PUBLISHED_COLUMNS = (
+    "indicator", "metric", "region", "operator", "axis", "reported", "derived", "gap", "gap_share",
+    "parts_reporting", "parts_total", "period_start", "as_of",
+)  # fmt: skip
+
+
+@owns_transaction
+def publish_reconciliation(conn: psycopg.Connection, as_of: datetime | None = None) -> int:
+    """Replace `reconciliation_gap` with the rows `reconciliation` gives, as of `as_of` (default now), for
+    every indicator with reported totals, over the whole region list (the nation where it is listed).
+    Returns the number of rows published."""
+    until = aware(as_of) if as_of is not None else datetime.now(tz=PLAN_TZ)
+    root = NATION if NATION in REGIONS else PROVINCE
+    rows = [r for i in indicators_with_reported_totals(conn) for r in reconciliation(conn, i, region=root, as_of=until)]
+    conn.execute("DELETE FROM reconciliation_gap")
+    with conn.cursor().copy(f"COPY reconciliation_gap ({', '.join(_PUBLISHED_COLUMNS)}) FROM STDIN") as copy:
+        for r in rows:
+            copy.write_row(
+                (r.indicator, r.metric, r.region, r.operator, r.axis, r.reported, r.derived, r.gap, r.gap_share,
+                 r.parts_reporting, r.parts_total, r.start, r.as_of)
+            )  # fmt: skip
+    return len(rows)

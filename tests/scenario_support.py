@@ -57,6 +57,7 @@ def load_jiangxi_2023(conn: psycopg.Connection) -> None:
     from alerts.store import sync_rules_file
     from ingest.pipeline import IngestPipeline
     from metrics import evaluate_targets, load_targets, refresh_rollups, store_progress
+    from metrics.reconciliation import publish_reconciliation
     from simulators.generate import generate
     from simulators.scenario import load_scenario
 
@@ -107,6 +108,7 @@ def load_jiangxi_2023(conn: psycopg.Connection) -> None:
     conn.commit()
     evaluate(conn, AS_OF, refresh_targets=False)
     conn.commit()
+    publish_reconciliation(conn, AS_OF)
 
 
 class ScenarioDatabases:

@@ -12,7 +12,7 @@ import pytest
 from dashboards.boards import all_boards
 from dashboards.check import check_board
 from dashboards.grafana_sql import TimeRange, Variable, expand
-from tests.scenario_support import SHANGHAI, ScenarioDatabases
+from tests.scenario_support import AS_OF, SHANGHAI, ScenarioDatabases
 
 #: slow; in a parallel run, on the worker that holds the loaded scenario (tests/scenario_support.py)
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("jiangxi-2023")]
@@ -127,3 +127,27 @@ def test_the_trajectory_ends_at_the_actual_the_metrics_layer_reports(scenario_db
     assert rows[-1][1] == pytest.approx(actual, rel=1e-9)
     # the planned trajectory reaches the goal at the deadline (its last day starts 24 h before)
     assert expected_rows[-1][1] == pytest.approx(goal, rel=0.01)
+
+
+def test_the_reconciliation_panel_shows_the_gaps_the_api_computes(scenario_db: str) -> None:
+    """The explorer's reconciliation panel reads what the metrics layer published: the same reported totals,
+    sums of parts, gaps and coverage as metrics.reconciliation (GET /v1/reconciliation) as of the same instant,
+    for the province and its cities (the scenario's official province total of 5G base stations)."""
+    from metrics.reconciliation import reconciliation
+
+    board = all_boards()["indicator-explorer"]
+    panel = next(p for p in board["panels"] if p["title"].startswith("Reconciliation"))
+    variables = {"indicator": Variable("indicator", "bs5g_total"), "region": Variable("region", "360000")}
+    time_range = TimeRange(RANGE_START, datetime.now(UTC), variables=variables)
+    with psycopg.connect(scenario_db) as conn:
+        shown = conn.execute(expand(panel["targets"][0]["rawSql"], time_range)).fetchall()
+        computed = [
+            r
+            for r in reconciliation(conn, "bs5g_total", region=360000, as_of=AS_OF)
+            if r.axis == "regions" and r.operator == "all"
+        ]
+    assert shown, "the panel shows no gap although the scenario publishes a province total beside its cities"
+    assert [(s[2], s[3], s[4], s[5]) for s in shown] == [
+        (r.reported, r.derived, r.gap, f"{r.parts_reporting} of {r.parts_total}") for r in computed
+    ]
+    assert {s[1] for s in shown} == {AS_OF}

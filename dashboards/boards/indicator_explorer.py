@@ -1,8 +1,8 @@
 """The indicator explorer: any indicator of the catalogue for any region and operators, the city × operator
 breakdown, and the reconciliation of reported totals with the sum of their parts.
 
-Series come from iw_indicator_series() (what GET /v1/series serves); the reconciliation panel reads the
-iw_reported_total view beside the month's rollups of the children.
+Series come from iw_indicator_series() (what GET /v1/series serves); the reconciliation panel reads
+reconciliation_gap, the rows metrics.reconciliation publishes (what GET /v1/reconciliation serves).
 """
 
 from __future__ import annotations
@@ -109,33 +109,22 @@ def indicator_explorer_board() -> Json:
             "Reconciliation: reported totals beside the sum of their parts",
             sql(
                 """
-                WITH reported AS (
-                    SELECT DISTINCT ON (t.region) t.region, t.ts, t.value
-                    FROM iw_reported_total t
-                    WHERE t.metric = '$indicator' AND $__timeFilter(t.ts)
-                      AND t.region IN (SELECT code FROM iw_region WHERE code = $region OR parent = $region)
-                    ORDER BY t.region, t.ts DESC
-                )
-                SELECT g.name AS "Region", rep.ts AS "As of", rep.value AS "Reported",
-                       sum(r.value) AS "Sum of parts", rep.value - sum(r.value) AS "Gap",
-                       count(r.value) || ' of ' || (SELECT count(*) FROM iw_region c WHERE c.parent = rep.region)
-                           AS "Coverage"
-                FROM reported rep
-                JOIN iw_region g ON g.code = rep.region
-                LEFT JOIN indicator_rollup r
-                  ON r.interval = '1mo' AND r.indicator = '$indicator' AND r.operator = '' AND r.entity = ''
-                 AND r.region IN (SELECT code FROM iw_region c WHERE c.parent = rep.region)
-                 AND r.bucket = date_trunc('month', rep.ts AT TIME ZONE iw_plan_tz()) AT TIME ZONE iw_plan_tz()
-                GROUP BY g.name, rep.region, rep.ts, rep.value
-                ORDER BY abs(rep.value - coalesce(sum(r.value), rep.value)) DESC, rep.region
+                SELECT g.name AS "Region", c.as_of AS "As of", c.reported AS "Reported",
+                       c.derived AS "Sum of parts", c.gap AS "Gap",
+                       c.parts_reporting || ' of ' || c.parts_total AS "Coverage"
+                FROM reconciliation_gap c
+                JOIN iw_region g ON g.code = c.region
+                WHERE c.indicator = '$indicator' AND c.axis = 'regions' AND c.operator = 'all'
+                  AND c.region IN (SELECT code FROM iw_region WHERE code = $region OR parent = $region)
+                ORDER BY abs(c.gap) DESC, c.region, c.metric
                 """
             ),
             width=24,
             height=8,
             description=(
-                "For a gauge: each reported total (all operators, or the administration's series) of the region and"
-                " its children, latest in the time range, beside the month's sum of its children; the reported"
-                " figure is the one used. GET /v1/reconciliation gives every axis and kind."
+                "Each reported total of the region and its children (all operators) beside the sum of its"
+                " children, as the metrics layer last computed it (now, every rollup interval); the reported"
+                " figure is the one used. GET /v1/reconciliation gives every axis and another date or period."
             ),
         ).decimals(0)
     )
