@@ -37,8 +37,6 @@ from tests.api_support import make_keys
 from tests.notify_support import SmtpSink, WebhookReceiver
 from tests.scenario_support import ScenarioDatabases
 
-#: in a parallel run, on the worker that holds the loaded scenario (tests/scenario_support.py)
-pytestmark = pytest.mark.xdist_group("jiangxi-2023")
 ROOT = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="module")
 def scenario_url(jiangxi_2023: ScenarioDatabases) -> Iterator[str]:

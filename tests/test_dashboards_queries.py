@@ -14,8 +14,7 @@ from dashboards.check import check_board
 from dashboards.grafana_sql import TimeRange, Variable, expand
 from tests.scenario_support import AS_OF, SHANGHAI, ScenarioDatabases
 
-#: slow; in a parallel run, on the worker that holds the loaded scenario (tests/scenario_support.py)
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("jiangxi-2023")]
+pytestmark = pytest.mark.slow
 
 #: Dashboard time range for the check: the scenario's data (2022-12-31 … 2023-12-31) and today's
 #: ingest batches (received now), like an administrator choosing "from 2022-12" in the picker.
