@@ -9,6 +9,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from metrics.verdict import STALE_FACTOR
 from reference.catalogue import INDICATORS, METRICS
 
 RuleKind = Literal["target", "threshold", "stale", "quality"]
@@ -92,7 +93,7 @@ class Rule(BaseModel):
     #: expected cadence; None = the metric's cadence_s from the catalogue
     cadence_s: int | None = Field(None, validation_alias=AliasChoices("cadence_s", "cadence"))
     #: silent longer than cadence × this is stale (the catalogue's convention is 2)
-    cadence_factor: float = 2.0
+    cadence_factor: float = STALE_FACTOR
 
     # kind: quality
     limit: float | None = None  # a share 0..1 (0.05 = 5 %)

@@ -3,7 +3,7 @@ and whether the feed is stale (silent longer than twice the metric's cadence).
 
 The stale rule is published once, in SQL (`iw_feed_stale()`, migration 0150_board_readers.sql), and read
 from there by `feed_freshness` (the API, the console) and by the feeds board, so every reader calls a feed
-stale at the same instant. `STALE_FACTOR` and `is_stale` name the same rule for texts and pure callers;
+stale at the same instant. `STALE_FACTOR` (metrics.verdict: the one staleness factor, also of the progress data and the silent-feed alerts) and `is_stale` name the same rule for texts and pure callers;
 tests/test_board_readers.py keeps them equal to the SQL function on its edge cases.
 """
 
@@ -17,10 +17,7 @@ from pydantic import BaseModel
 from metrics.db import owns_transaction
 from metrics.timeutil import aware
 from metrics.timeutil import now as _now
-
-#: A feed is stale when its newest observation is older than this many times its metric's cadence
-#: (the factor of iw_feed_stale() in SQL).
-STALE_FACTOR = 2
+from metrics.verdict import STALE_FACTOR
 
 
 class FeedFreshness(BaseModel):

@@ -23,6 +23,7 @@ from metrics.compute import (
     paired_ratio,
     reported_over_derived,
 )
+from metrics.verdict import STALE_FACTOR
 from reference.catalogue import INDICATORS, METRICS, Kind, indicator
 from reference.operators import ADMIN_OPERATOR, ADMIN_WRITTEN, ALL_OPERATOR
 from reference.regions import PROVINCE, REGIONS, ancestors, children, is_city, subtree
@@ -38,7 +39,7 @@ _YTD_BASE_S = 366 * 86400.0  # how far back the previous year-to-date figure of 
 def staleness_s(metric_id: str) -> float:
     """A gauge series silent longer than this stops counting: the configured limit, or twice the metric's
     cadence when that is longer (population and gigabit_city are yearly)."""
-    return float(max(get_settings().gauge_staleness_s, 2 * METRICS[metric_id].cadence_s))
+    return float(max(get_settings().gauge_staleness_s, STALE_FACTOR * METRICS[metric_id].cadence_s))
 
 
 def input_metrics(indicator_id: str) -> tuple[str, ...]:

@@ -72,9 +72,14 @@ def decide_status(
     return "at_risk" if miss <= band else "off_track"
 
 
+#: Data of a metric is stale once older than this many times its cadence: a feed on the boards, the data a
+#: progress rests on, a silent-feed alert by default (the factor of iw_feed_stale() in SQL).
+STALE_FACTOR = 2
+
+
 def staleness_limit_s(metric_id: str) -> float:
     """Data of a metric is stale once older than twice its cadence."""
-    return 2.0 * METRICS[metric_id].cadence_s
+    return float(STALE_FACTOR * METRICS[metric_id].cadence_s)
 
 
 def is_stale(newest_by_metric: Mapping[str, float | None], at: float) -> bool:
