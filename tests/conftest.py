@@ -131,19 +131,57 @@ def db_url(pg_server: str, database_factory: DatabaseFactory, monkeypatch: pytes
     database_factory.give_back(name)
 
 
+#: The test run: one id for the whole run, shared by pytest-xdist's workers (for what they share).
+TEST_RUN = os.environ.get("PYTEST_XDIST_TESTRUNUID", RUN_ID)[:8]
+IN_WORKER = "PYTEST_XDIST_WORKER" in os.environ
+_SCENARIO_READY = "loaded"
+
+
 @pytest.fixture(scope="session")
 def jiangxi_2023(pg_server: str, template_db: str) -> Iterator[ScenarioDatabases]:
-    """The jiangxi-2023 scenario with rollups, targets, progress and alerts as of its end, loaded once."""
-    name = f"iw_jx2023_{RUN_ID}"
+    """The jiangxi-2023 scenario with rollups, targets, progress and alerts as of its end, loaded once per test
+    run: the first worker that needs it loads it under an advisory lock, the others wait and clone it; the
+    run's end drops it (pytest_sessionfinish below, in the controlling process)."""
+    name = f"iw_jx2023_{TEST_RUN}"
     with psycopg.connect(pg_server, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_db}"')
-    try:
-        with psycopg.connect(with_dbname(pg_server, name)) as conn:
-            load_jiangxi_2023(conn)
-        yield ScenarioDatabases(pg_server, name)
-    finally:
-        with psycopg.connect(pg_server, autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.execute("SELECT pg_advisory_lock(hashtext(%s))", (name,))
+        try:
+            (state,) = admin.execute(
+                "SELECT (SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s)", (name,)
+            ).fetchone() or (None,)
+            if state != _SCENARIO_READY:
+                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # a load that did not finish
+                admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_db}"')
+                with psycopg.connect(with_dbname(pg_server, name)) as conn:
+                    load_jiangxi_2023(conn)
+                admin.execute(f"COMMENT ON DATABASE \"{name}\" IS '{_SCENARIO_READY}'")
+        finally:
+            admin.execute("SELECT pg_advisory_unlock(hashtext(%s))", (name,))
+    yield ScenarioDatabases(pg_server, name)
+    if not IN_WORKER:  # one process: nobody else clones it
+        _drop_scenario(pg_server, name)
+
+
+def _drop_scenario(server_url: str, name: str) -> None:
+    with psycopg.connect(server_url, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """In the controlling process, name the test run ourselves so that its end knows what the workers made."""
+    if not IN_WORKER and getattr(config.option, "testrunuid", "unset") is None:
+        config.option.testrunuid = uuid.uuid4().hex
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """In the process controlling pytest-xdist's workers, once they have all finished: drop what the workers
+    shared (the scenario database) on the server given by INFRAWATCH_DATABASE_URL."""
+    url = os.environ.get("INFRAWATCH_DATABASE_URL", "")
+    testrun = getattr(session.config.option, "testrunuid", None)
+    if IN_WORKER or not url or not testrun or not session.config.pluginmanager.hasplugin("dsession"):
+        return
+    with contextlib.suppress(psycopg.Error):
+        _drop_scenario(url, f"iw_jx2023_{testrun[:8]}")
 
 
 @pytest.fixture
