@@ -90,8 +90,11 @@ def create_app(
         await run_in_threadpool(_check_database, db)
         handle = await run_in_threadpool(background, url) if background is not None else None
         if settings.secret_key == DEV_SECRET_KEY:
-            log.warning("INFRAWATCH_SECRET_KEY is the development default: set a secret of your own before "
-                        "creating production keys", extra={"event": "api.insecure_secret"})
+            log.warning(
+                "INFRAWATCH_SECRET_KEY is the development default: set a secret of your own before "
+                "creating production keys",
+                extra={"event": "api.insecure_secret"},
+            )
         log.info("api ready", extra={"event": "api.start"})
         try:
             yield

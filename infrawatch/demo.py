@@ -67,21 +67,30 @@ class Services:
         if self.watchdog:
             self.watchdog.watch(proc.pid)
 
-    def spawn(self, name: str, args: list[str], env: dict[str, str], stdout: Path | None = None
-              ) -> subprocess.Popen[bytes]:
+    def spawn(
+        self, name: str, args: list[str], env: dict[str, str], stdout: Path | None = None
+    ) -> subprocess.Popen[bytes]:
         log_dir = self.data_dir / "logs"
         log_dir.mkdir(parents=True, exist_ok=True)
         with open(self.log_path(name), "ab") as log, open(stdout or os.devnull, "wb") as report:
-            proc = subprocess.Popen(args, env=env, stdout=report if stdout else log, stderr=log,
-                                    start_new_session=True, preexec_fn=die_with_parent)
+            proc = subprocess.Popen(
+                args,
+                env=env,
+                stdout=report if stdout else log,
+                stderr=log,
+                start_new_session=True,
+                preexec_fn=die_with_parent,
+            )
         self.adopt(name, proc)
         return proc
 
     def check_alive(self) -> None:
         for name, proc in self.children:
             if proc.poll() is not None and name != "backfill":
-                raise DemoError(f"the {name} process exited ({proc.returncode}){_last_error(self.log_path(name))}; "
-                                f"see {self.log_path(name)}")
+                raise DemoError(
+                    f"the {name} process exited ({proc.returncode}){_last_error(self.log_path(name))}; "
+                    f"see {self.log_path(name)}"
+                )
 
     def stop(self) -> None:
         for _name, proc in reversed(self.children):
@@ -142,8 +151,13 @@ def _demo_keys(url: str, data_dir: Path) -> dict[str, str]:
     keys: dict[str, str] = {}
     with connect(url) as conn:
         for role, operator in DEMO_KEYS:
-            key, _record = create_key(conn, role=role, operator=operator, name=f"demo {role} {operator or ''}".strip(),
-                                      secret=get_settings().secret_key)
+            key, _record = create_key(
+                conn,
+                role=role,
+                operator=operator,
+                name=f"demo {role} {operator or ''}".strip(),
+                secret=get_settings().secret_key,
+            )
             keys[operator or role] = key
         conn.commit()
     path.write_text(json.dumps(keys, indent=2))
@@ -156,8 +170,9 @@ def _received(url: str) -> tuple[int, int]:
     from storage import connect
 
     with connect(url) as conn:
-        row = conn.execute("SELECT coalesce(sum(accepted + revised + duplicates), 0), coalesce(sum(rejected), 0)"
-                           " FROM ingest_batch").fetchone()
+        row = conn.execute(
+            "SELECT coalesce(sum(accepted + revised + duplicates), 0), coalesce(sum(rejected), 0) FROM ingest_batch"
+        ).fetchone()
     return (int(row[0]), int(row[1])) if row else (0, 0)
 
 
@@ -179,8 +194,10 @@ def _choose_port(port: int | None) -> tuple[int, str | None]:
     if port == 0:
         return free_port(), None
     if not port_is_free(port):
-        raise DemoError(f"port {port} is taken (something already listens on 127.0.0.1:{port}); choose another "
-                        "with --port PORT, or --port 0 for any free port")
+        raise DemoError(
+            f"port {port} is taken (something already listens on 127.0.0.1:{port}); choose another "
+            "with --port PORT, or --port 0 for any free port"
+        )
     return port, None
 
 
@@ -230,8 +247,9 @@ class Backfill:
         return text
 
 
-def _history(services: Services, url: str, env: dict[str, str], mqtt_url: str, year: int, since: datetime,
-             until: datetime) -> Backfill:
+def _history(
+    services: Services, url: str, env: dict[str, str], mqtt_url: str, year: int, since: datetime, until: datetime
+) -> Backfill:
     """The history from `since` to `until`: hourly meter readings up to RECENT before `until`, then the live
     cadence (so that no meter looks silent when the live simulation takes over)."""
     recent = max(since, until - RECENT)
@@ -248,21 +266,42 @@ def _history(services: Services, url: str, env: dict[str, str], mqtt_url: str, y
     return total
 
 
-def _backfill(services: Services, url: str, env: dict[str, str], mqtt_url: str, year: int, since: str,
-              until: str, settings: tuple[str, ...] = ()) -> Backfill:
+def _backfill(
+    services: Services,
+    url: str,
+    env: dict[str, str],
+    mqtt_url: str,
+    year: int,
+    since: str,
+    until: str,
+    settings: tuple[str, ...] = (),
+) -> Backfill:
     """Publish the demo's observations in [since, until] through MQTT and wait until the collector has stored
     all of them (or stops making progress for STALL_S)."""
     data_dir = services.data_dir
     base_stored, base_rejected = _received(url)
-    args = ["simulate", "--scenario", demo_data.SCENARIO, "--to", "mqtt", "--url", mqtt_url, "--json",
-            "--from", since, "--until", until]
+    args = [
+        "simulate",
+        "--scenario",
+        demo_data.SCENARIO,
+        "--to",
+        "mqtt",
+        "--url",
+        mqtt_url,
+        "--json",
+        "--from",
+        since,
+        "--until",
+        until,
+    ]
     for setting in (*demo_data.scenario_settings(year), *settings):
         args += ["--set", setting]
     report_path = data_dir / "logs" / "backfill.json"
     report_path.unlink(missing_ok=True)
     proc = services.spawn("backfill", _cli(*args), env, stdout=report_path)
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                  console=console, transient=True) as progress:
+    with Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console, transient=True
+    ) as progress:
         task = progress.add_task("publishing the history through MQTT", total=None)
         while proc.poll() is None:
             services.check_alive()
@@ -271,8 +310,10 @@ def _backfill(services: Services, url: str, env: dict[str, str], mqtt_url: str, 
             time.sleep(1)
         sent = _emitted(report_path)
         if proc.returncode != 0 or sent is None:
-            raise DemoError(f"the backfill failed ({proc.returncode}){_last_error(services.log_path('backfill'))}; "
-                            f"see {services.log_path('backfill')}")
+            raise DemoError(
+                f"the backfill failed ({proc.returncode}){_last_error(services.log_path('backfill'))}; "
+                f"see {services.log_path('backfill')}"
+            )
         # the collector may still be draining the broker's queue: wait until it has taken all that was sent
         last, changed = -1, time.monotonic()
         while True:
@@ -311,9 +352,19 @@ def _load_demo_targets(url: str, data_dir: Path, year: int) -> tuple[int, int]:
         conn.commit()
         sync_rules_file(conn)
         for t in targets:
-            upsert_rule(conn, Rule.model_validate({"id": f"target-{t.id}", "kind": "target", "target": t.id,
-                                                   "title": f"Target {t.id}: {t.title}", "resolve_after": "1h",
-                                                   "repeat": "7d"}))
+            upsert_rule(
+                conn,
+                Rule.model_validate(
+                    {
+                        "id": f"target-{t.id}",
+                        "kind": "target",
+                        "target": t.id,
+                        "title": f"Target {t.id}: {t.title}",
+                        "resolve_after": "1h",
+                        "repeat": "7d",
+                    }
+                ),
+            )
     return shipped, len(targets)
 
 
@@ -366,8 +417,9 @@ def run_demo(reset: bool, port: int | None, live: bool, broker_kind: str = "auto
         services.adopt("broker", broker)
         mqtt_url = f"mqtt://127.0.0.1:{mqtt_port}"
         protocol = "5" if mosquitto else "3.1.1"
-        console.print(f"[green]✓[/green] MQTT broker {mqtt_url} ({'Mosquitto' if mosquitto else 'amqtt'}, "
-                      f"MQTT {protocol})")
+        console.print(
+            f"[green]✓[/green] MQTT broker {mqtt_url} ({'Mosquitto' if mosquitto else 'amqtt'}, MQTT {protocol})"
+        )
 
         from storage import upgrade
 
@@ -375,13 +427,20 @@ def run_demo(reset: bool, port: int | None, live: bool, broker_kind: str = "auto
         now = datetime.now(UTC).replace(microsecond=0)
         year = demo_data.plan_year(now)
         shipped, demo_targets = _load_demo_targets(url, data_dir, year)
-        console.print(f"[green]✓[/green] schema ({len(applied)} migrations applied), {shipped} default targets, "
-                      f"{demo_targets} demo targets for {year} (ids demo-…)")
+        console.print(
+            f"[green]✓[/green] schema ({len(applied)} migrations applied), {shipped} default targets, "
+            f"{demo_targets} demo targets for {year} (ids demo-…)"
+        )
         keys = _demo_keys(url, data_dir)
 
-        env = {**os.environ, "INFRAWATCH_DATABASE_URL": url, "INFRAWATCH_MQTT_URL": mqtt_url,
-               "INFRAWATCH_MQTT_PROTOCOL": protocol, "INFRAWATCH_LOG_JSON": "true",
-               "INFRAWATCH_DATA_DIR": str(data_dir)}
+        env = {
+            **os.environ,
+            "INFRAWATCH_DATABASE_URL": url,
+            "INFRAWATCH_MQTT_URL": mqtt_url,
+            "INFRAWATCH_MQTT_PROTOCOL": protocol,
+            "INFRAWATCH_LOG_JSON": "true",
+            "INFRAWATCH_DATA_DIR": str(data_dir),
+        }
         ingest_log = services.log_path("ingest")
         offset = ingest_log.stat().st_size if ingest_log.exists() else 0
         services.spawn("ingest", _cli("ingest", "mqtt", "--client-id", "infrawatch-demo-ingest"), env)
@@ -391,19 +450,34 @@ def run_demo(reset: bool, port: int | None, live: bool, broker_kind: str = "auto
         # History from the previous December (or from where the last run stopped) up to now, then live.
         state_path = data_dir / "demo-state.json"
         state = json.loads(state_path.read_text()) if state_path.exists() else {}
-        since = datetime.fromisoformat(state["until"]) if state.get("year") == year and state.get("until") else \
-            datetime.combine(demo_data.history_start(year), datetime.min.time(), demo_data.PLAN_ZONE)
+        since = (
+            datetime.fromisoformat(state["until"])
+            if state.get("year") == year and state.get("until")
+            else datetime.combine(demo_data.history_start(year), datetime.min.time(), demo_data.PLAN_ZONE)
+        )
         result = _history(services, url, env, mqtt_url, year, since, now)
         until = now.isoformat()
         if result.missing > 0:
-            console.print(f"[yellow]not everything sent was stored: {result.line()}. The collector stopped "
-                          f"storing for {STALL_S:.0f}s{_last_error(ingest_log)}; see {ingest_log}[/yellow]")
+            console.print(
+                f"[yellow]not everything sent was stored: {result.line()}. The collector stopped "
+                f"storing for {STALL_S:.0f}s{_last_error(ingest_log)}; see {ingest_log}[/yellow]"
+            )
         else:
             console.print(f"[green]✓[/green] history {since:%Y-%m-%d} … {now:%Y-%m-%d %H:%M} UTC: {result.line()}")
         state_path.write_text(json.dumps({"year": year, "until": until}))
         if live:
-            args = ["simulate", "--scenario", demo_data.SCENARIO, "--to", "mqtt", "--url", mqtt_url, "--live",
-                    "--from", until]
+            args = [
+                "simulate",
+                "--scenario",
+                demo_data.SCENARIO,
+                "--to",
+                "mqtt",
+                "--url",
+                mqtt_url,
+                "--live",
+                "--from",
+                until,
+            ]
             for setting in demo_data.scenario_settings(year):
                 args += ["--set", setting]
             services.spawn("live", _cli(*args), env)
@@ -446,9 +520,13 @@ def register(app: typer.Typer) -> None:
     @app.command("demo")
     def demo(
         reset: Annotated[bool, typer.Option("--reset", help="Delete the demo's data and start over.")] = False,
-        port: Annotated[int | None, typer.Option(
-            help=f"API and console port; default {DEFAULT_PORT}, or any free one if that is taken; 0 = any free port.",
-            show_default=False)] = None,
+        port: Annotated[
+            int | None,
+            typer.Option(
+                help=f"API and console port; default {DEFAULT_PORT}, or any free one if that is taken; 0 = any free port.",
+                show_default=False,
+            ),
+        ] = None,
         live: Annotated[bool, typer.Option(help="Keep simulating live after the backfill.")] = True,
         broker: Annotated[
             str, typer.Option(help="auto: Mosquitto if installed, else amqtt; or force mosquitto / amqtt.")

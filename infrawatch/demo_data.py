@@ -47,13 +47,17 @@ def demo_targets(year: int, shipped: Path = DEFAULT_TARGETS_FILE) -> list[Target
     for t in read_targets_file(shipped):
         if not REBASED.match(t.id):
             continue
-        out.append(t.model_copy(update={
-            "id": demo_target_id(t.id, year),
-            "title": f"[demo {year}] {t.title.replace('2023', str(year))}",
-            "source": f"demo target: {t.id} re-based to {year} ({t.source})",
-            "start": date(year, 1, 1),
-            "deadline": date(year, 12, 31),
-        }))
+        out.append(
+            t.model_copy(
+                update={
+                    "id": demo_target_id(t.id, year),
+                    "title": f"[demo {year}] {t.title.replace('2023', str(year))}",
+                    "source": f"demo target: {t.id} re-based to {year} ({t.source})",
+                    "start": date(year, 1, 1),
+                    "deadline": date(year, 12, 31),
+                }
+            )
+        )
     return out
 
 
@@ -62,6 +66,9 @@ def write_targets_file(path: Path, targets: list[Target]) -> Path:
     items = [t.model_dump(mode="json", exclude_defaults=True, exclude={"active"}) for t in targets]
     for item, t in zip(items, targets, strict=True):
         item.setdefault("comparator", t.comparator)
-    path.write_text("# The demo's targets: the seed plans re-based to the current year (written by infrawatch demo)\n"
-                    + yaml.safe_dump({"targets": items}, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    path.write_text(
+        "# The demo's targets: the seed plans re-based to the current year (written by infrawatch demo)\n"
+        + yaml.safe_dump({"targets": items}, allow_unicode=True, sort_keys=False),
+        encoding="utf-8",
+    )
     return path

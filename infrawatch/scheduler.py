@@ -93,7 +93,9 @@ class Scheduler:
         self.runner = runner or default_runner()
         wanted = set(only) if only is not None else None
         self.jobs = {
-            j.name: j for j in (layer_jobs(self.settings) if jobs is None else jobs) if wanted is None or j.name in wanted
+            j.name: j
+            for j in (layer_jobs(self.settings) if jobs is None else jobs)
+            if wanted is None or j.name in wanted
         }
         self._scheduler: BaseScheduler = (
             BlockingScheduler(timezone=UTC) if blocking else BackgroundScheduler(timezone=UTC)
@@ -159,7 +161,8 @@ class Scheduler:
                     lock.execute("SELECT pg_advisory_unlock(%s)", (lock_key(name),))
         except psycopg.OperationalError as exc:
             log.warning(
-                "database unreachable; job skipped", extra={"event": "scheduler.db_down", "job": name, "error": str(exc)}
+                "database unreachable; job skipped",
+                extra={"event": "scheduler.db_down", "job": name, "error": str(exc)},
             )
             return False
 

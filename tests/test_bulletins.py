@@ -38,6 +38,8 @@ from tests.notify_support import SmtpSink, WebhookReceiver
 from tests.scenario_support import ScenarioDatabases
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
 @pytest.fixture(scope="module")
 def scenario_url(jiangxi_2023: ScenarioDatabases) -> Iterator[str]:
     """A clone of the session's jiangxi-2023 database (scenario, shipped targets, rollups), for this module."""

@@ -18,8 +18,9 @@ def _piped(*args: str, db_url: str | None = None) -> subprocess.CompletedProcess
     env = {k: v for k, v in os.environ.items() if k not in ("XDG_RUNTIME_DIR", "COLUMNS")}
     if db_url:
         env["INFRAWATCH_DATABASE_URL"] = db_url
-    return subprocess.run([sys.executable, "-m", "infrawatch", *args], capture_output=True, text=True, env=env,
-                          timeout=180, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "infrawatch", *args], capture_output=True, text=True, env=env, timeout=180, check=False
+    )
 
 
 def test_piped_status_shows_whole_target_ids_and_no_warning(db_url: str, conn: psycopg.Connection) -> None:

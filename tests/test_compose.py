@@ -225,7 +225,13 @@ def test_the_broker_uses_the_shipped_acl_with_auth_and_persistence() -> None:
     assert "./deploy/mosquitto/acl:/mosquitto/config/acl:ro" in SERVICES["mosquitto"]["volumes"]
     shipped = (ROOT / "deploy" / "mosquitto" / "mosquitto.conf").read_text(encoding="utf-8").splitlines()
     # the limits of the shipped broker configuration hold inside the stack too
-    for key in ("max_queued_messages", "max_queued_bytes", "message_size_limit", "autosave_on_changes", "autosave_interval"):
+    for key in (
+        "max_queued_messages",
+        "max_queued_bytes",
+        "message_size_limit",
+        "autosave_on_changes",
+        "autosave_interval",
+    ):
         assert [line for line in conf if line.startswith(key + " ")] == [
             line for line in shipped if line.startswith(key + " ")
         ], key

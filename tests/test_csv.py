@@ -182,8 +182,13 @@ def test_quarantine_keeps_each_rejected_row_as_its_csv_fields_and_blank_lines_ar
     )
     report = load_csv(conn, write(tmp_path, "mixed.csv", text), operator="cmcc", operator_column_trusted=False)
     assert (report.rows, report.accepted, report.rejected) == (7, 1, 5)
-    assert [(e["line"], e["column"]) for e in report.errors] == [(4, "value"), (5, "metric"), (6, "operator"),
-                                                                  (7, ""), (8, "ts")]
+    assert [(e["line"], e["column"]) for e in report.errors] == [
+        (4, "value"),
+        (5, "metric"),
+        (6, "operator"),
+        (7, ""),
+        (8, "ts"),
+    ]
     rows = conn.execute("SELECT location, raw FROM quarantine ORDER BY location").fetchall()
     assert rows == [
         ("line 4, column value", "2023-06-30,360200,cmcc,bs5g_total, ten "),

@@ -44,8 +44,10 @@ def _read_until_ready(proc: subprocess.Popen[str], timeout: float, stderr: Path)
         if proc.poll() is not None:
             break
         time.sleep(0.5)
-    raise AssertionError(f"the demo did not report ready (exit {proc.returncode}): {''.join(lines)[-2000:]}\n"
-                         f"stderr: {stderr.read_text(errors='replace')[-3000:]}")
+    raise AssertionError(
+        f"the demo did not report ready (exit {proc.returncode}): {''.join(lines)[-2000:]}\n"
+        f"stderr: {stderr.read_text(errors='replace')[-3000:]}"
+    )
 
 
 def _processes_with_home(home: Path) -> list[str]:
@@ -69,8 +71,14 @@ def _processes_with_home(home: Path) -> list[str]:
 def test_the_demo_from_a_clean_home_is_true_live_offline_and_leaves_nothing_behind_when_killed(tmp_path: Path):
     stderr_path = tmp_path / "demo.stderr"
     with open(stderr_path, "w") as stderr:
-        proc = subprocess.Popen([sys.executable, "-m", "infrawatch", "demo", "--port", "0"], cwd=tmp_path,
-                                env=_clean_env(tmp_path), stdout=subprocess.PIPE, stderr=stderr, text=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "infrawatch", "demo", "--port", "0"],
+            cwd=tmp_path,
+            env=_clean_env(tmp_path),
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            text=True,
+        )
     try:
         text = _read_until_ready(proc, timeout=480, stderr=stderr_path)
         # The ready line says what was sent and what was stored, and it waited until they were equal.
@@ -92,8 +100,9 @@ def test_the_demo_from_a_clean_home_is_true_live_offline_and_leaves_nothing_behi
         assert {"on_track", "at_risk", "off_track"} <= set(demo.values()), demo
         # The originals stay beside the demo targets, ids unchanged; those whose deadline is before the demo's
         # history are retired there (they could show nothing but no data).
-        listed = httpx.get(f"{base}/v1/targets", params={"include_retired": "true"}, headers=headers,
-                           timeout=60).json()["targets"]
+        listed = httpx.get(
+            f"{base}/v1/targets", params={"include_retired": "true"}, headers=headers, timeout=60
+        ).json()["targets"]
         originals = {t["target"]["id"]: t["target"] for t in listed if not t["target"]["id"].startswith("demo-")}
         assert "jx-2023-5g-new" in originals and not originals["jx-2023-5g-new"]["active"]
 
@@ -128,8 +137,12 @@ def test_the_demo_from_a_clean_home_is_true_live_offline_and_leaves_nothing_behi
         fresh = []
         while time.monotonic() < deadline and not fresh:
             rows = httpx.get(f"{base}/v1/freshness", headers=headers, timeout=10).json()["feeds"]
-            fresh = [r for r in rows if (r["operator"], r["metric"], r["region"]) == ("cucc", "gigabit_users", 361100)
-                     and datetime.fromisoformat(r["last_ts"]) >= now]
+            fresh = [
+                r
+                for r in rows
+                if (r["operator"], r["metric"], r["region"]) == ("cucc", "gigabit_users", 361100)
+                and datetime.fromisoformat(r["last_ts"]) >= now
+            ]
             time.sleep(0.5)
         assert fresh, "the observation published over MQTT never reached the API"
         assert _processes_with_home(tmp_path), "the test cannot see the demo's processes"
@@ -150,8 +163,14 @@ def test_a_taken_port_fails_at_once_naming_the_port_and_the_option(tmp_path: Pat
         taken.listen()
         port = taken.getsockname()[1]
         started = time.monotonic()
-        result = subprocess.run([sys.executable, "-m", "infrawatch", "demo", "--port", str(port)], cwd=tmp_path,
-                                env=_clean_env(tmp_path), capture_output=True, text=True, timeout=60)
+        result = subprocess.run(
+            [sys.executable, "-m", "infrawatch", "demo", "--port", str(port)],
+            cwd=tmp_path,
+            env=_clean_env(tmp_path),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     assert result.returncode == 1
     assert f"port {port} is taken" in result.stderr and "--port" in result.stderr, result.stderr
     assert time.monotonic() - started < 45  # the time to start Python on a busy machine: nothing else started

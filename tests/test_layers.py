@@ -81,8 +81,10 @@ def test_the_cycle_finder_finds_a_cycle_and_accepts_a_layered_graph() -> None:
 def test_the_top_level_packages_import_each_other_without_a_cycle() -> None:
     graph = import_graph()
     cycle = find_cycle(graph)
-    assert cycle is None, " → ".join(cycle or []) + ": " + "; ".join(
-        f"{a}→{b} in {', '.join(sorted(set(graph[a][b]))[:3])}" for a, b in pairwise(cycle or [])
+    assert cycle is None, (
+        " → ".join(cycle or [])
+        + ": "
+        + "; ".join(f"{a}→{b} in {', '.join(sorted(set(graph[a][b]))[:3])}" for a, b in pairwise(cycle or []))
     )
 
 

@@ -324,10 +324,20 @@ def test_a_short_window_probes_the_meters_bases_and_answers_as_a_pass_over_the_w
 ) -> None:
     push_meters(conn, d("2023-03-01"), d("2023-03-03"), seed=5)
     # one more centre whose meters went silent at 18:00 on the 2nd, and one that read only once, long before
-    push(conn, "dc_energy_it_kwh", [(d("2023-03-02T10:00:00"), 360100, 10.0), (d("2023-03-02T18:00:00"), 360100, 90.0)],
-         "cmcc", "dc-silent")
-    push(conn, "dc_energy_total_kwh", [(d("2023-03-02T10:00:00"), 360100, 20.0), (d("2023-03-02T18:00:00"), 360100,
-         160.0)], "cmcc", "dc-silent")
+    push(
+        conn,
+        "dc_energy_it_kwh",
+        [(d("2023-03-02T10:00:00"), 360100, 10.0), (d("2023-03-02T18:00:00"), 360100, 90.0)],
+        "cmcc",
+        "dc-silent",
+    )
+    push(
+        conn,
+        "dc_energy_total_kwh",
+        [(d("2023-03-02T10:00:00"), 360100, 20.0), (d("2023-03-02T18:00:00"), 360100, 160.0)],
+        "cmcc",
+        "dc-silent",
+    )
     starts = buckets(d("2023-03-02T20:00:00"), d("2023-03-03"), "1h")  # a live tail: four hours
     for ind, operator in (("dc_pue", None), ("dc_pue", "cmcc"), ("dc_energy_total_kwh", None)):
         scope = Scope(360000, operator)

@@ -25,8 +25,12 @@ def _publish(port: int, first: int, count: int) -> None:
     client.connect("127.0.0.1", port)
     client.loop_start()
     for i in range(first, first + count):
-        item = {"ts": f"2023-06-{1 + i // 1440:02d}T{i // 60 % 24:02d}:{i % 60:02d}:00+08:00", "region": "360100",
-                "value": i, "entity": "dc-a"}
+        item = {
+            "ts": f"2023-06-{1 + i // 1440:02d}T{i // 60 % 24:02d}:{i % 60:02d}:00+08:00",
+            "region": "360100",
+            "value": i,
+            "entity": "dc-a",
+        }
         client.publish("infra/v1/cmcc/dc_energy_it_kwh", json.dumps(item), qos=1).wait_for_publish(10)
     client.loop_stop()
     client.disconnect()
@@ -44,8 +48,9 @@ def _wait(predicate, timeout: float, what: str) -> None:
 @pytest.mark.slow
 def test_collector_speaks_mqtt_3_1_1_to_the_amqtt_fallback_broker(db_url, tmp_path):
     port = free_port()
-    broker = subprocess.Popen([sys.executable, "-m", "core.amqtt_broker", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    broker = subprocess.Popen(
+        [sys.executable, "-m", "core.amqtt_broker", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     env = {**os.environ, "INFRAWATCH_MQTT_URL": f"mqtt://127.0.0.1:{port}", "INFRAWATCH_MQTT_PROTOCOL": "3.1.1"}
     cmd = [sys.executable, "-m", "collectors.mqtt", "ingest", "mqtt", "--client-id", "amqtt-ingest"]
     ingest = None

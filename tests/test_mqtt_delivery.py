@@ -162,8 +162,9 @@ def test_an_operator_unknown_when_prepared_is_validated_when_stored(db_url, conn
     conn.commit()
     acks: list[str] = []
     delivery = Delivery(lambda: psycopg.connect(db_url))
-    m = PendingMessage("infra/v1/newop/bs5g_total", "newop", "bs5g_total", items=[item("360100")],
-                       ack=lambda: acks.append("m"))
+    m = PendingMessage(
+        "infra/v1/newop/bs5g_total", "newop", "bs5g_total", items=[item("360100")], ack=lambda: acks.append("m")
+    )
     ahead = delivery.prepare([m])  # nothing loaded yet: validation waits for the database
     assert [g.batch for g in ahead.groups.values()] == [None]
     result = delivery.deliver(ahead)

@@ -35,7 +35,11 @@ def test_the_setting_moves_the_instant_of_a_naive_date_and_of_a_plan_day() -> No
     utc = _probe("UTC")
     midnight_utc = int(datetime(2023, 6, 30, tzinfo=UTC).timestamp())
     assert utc == [midnight_utc * 1_000_000, midnight_utc * 1_000_000, midnight_utc]
-    assert shanghai == [(midnight_utc - 8 * 3600) * 1_000_000, (midnight_utc - 8 * 3600) * 1_000_000, midnight_utc - 8 * 3600]
+    assert shanghai == [
+        (midnight_utc - 8 * 3600) * 1_000_000,
+        (midnight_utc - 8 * 3600) * 1_000_000,
+        midnight_utc - 8 * 3600,
+    ]
     assert tokyo[2] == midnight_utc - 9 * 3600
 
 
@@ -74,7 +78,12 @@ def test_db_upgrade_records_the_zone_for_the_sql_functions_the_boards_read(pg_se
         admin.execute(f'CREATE DATABASE "{name}"')
     url = with_dbname(pg_server, name)
     try:
-        env = {**os.environ, "INFRAWATCH_DATABASE_URL": url, "INFRAWATCH_TIMEZONE": "UTC", "INFRAWATCH_LOG_JSON": "false"}
+        env = {
+            **os.environ,
+            "INFRAWATCH_DATABASE_URL": url,
+            "INFRAWATCH_TIMEZONE": "UTC",
+            "INFRAWATCH_LOG_JSON": "false",
+        }
         done = subprocess.run(
             [sys.executable, "-m", "infrawatch", "db", "upgrade"], env=env, capture_output=True, text=True, timeout=300
         )

@@ -82,7 +82,8 @@ def test_two_scheduler_processes_evaluate_each_rule_once_per_interval(
         "INFRAWATCH_LOG_LEVEL": "WARNING",
     }
     procs = [
-        subprocess.Popen([sys.executable, "-m", "infrawatch.scheduler"], env=env, stderr=subprocess.PIPE) for _ in range(2)
+        subprocess.Popen([sys.executable, "-m", "infrawatch.scheduler"], env=env, stderr=subprocess.PIPE)
+        for _ in range(2)
     ]
     try:
         deadline = time.monotonic() + 45

@@ -184,7 +184,13 @@ def reconciliation_page(
         except (KeyError, ValueError) as exc:
             return _message(request, who, 422, "Cannot reconcile", str(exc.args[0]))
     return _page(
-        request, "reconciliation.html", who, rows=rows, indicator=indicator, region=region, period=period or "",
+        request,
+        "reconciliation.html",
+        who,
+        rows=rows,
+        indicator=indicator,
+        region=region,
+        period=period or "",
         indicators=sorted(INDICATORS),
     )
 

@@ -34,7 +34,10 @@ def get_alert_rules(principal: Principal = Depends(READER), conn: psycopg.Connec
     summary="Add or change an alert rule (admin)",
 )
 def put_alert_rule(
-    rule: Rule, rule_id: str = RuleId, principal: Principal = Depends(ADMIN), conn: psycopg.Connection = Depends(db_conn)
+    rule: Rule,
+    rule_id: str = RuleId,
+    principal: Principal = Depends(ADMIN),
+    conn: psycopg.Connection = Depends(db_conn),
 ) -> JSONResponse:
     """Create (201) or replace (200) the rule; an admin's change is never overwritten by the rules file."""
     if rule.id != rule_id:

@@ -35,7 +35,9 @@ class BulletinList(BaseModel):
 
 
 @router.get("/bulletins", response_model=BulletinList, responses=responses(401, 403, 503), summary="Bulletins")
-def get_bulletins(principal: Principal = Depends(READER), conn: psycopg.Connection = Depends(db_read_conn)) -> BulletinList:
+def get_bulletins(
+    principal: Principal = Depends(READER), conn: psycopg.Connection = Depends(db_read_conn)
+) -> BulletinList:
     """The generated bulletins, newest period first, each with the paths of its .docx, .pdf and .xlsx."""
     from bulletins.store import list_bulletins
 

@@ -22,7 +22,9 @@ class ProgressList(BaseModel):
 @router.get(
     "/progress", response_model=ProgressList, responses=responses(401, 403, 503), summary="Progress of active targets"
 )
-def get_progress(principal: Principal = Depends(READER), conn: psycopg.Connection = Depends(db_read_conn)) -> ProgressList:
+def get_progress(
+    principal: Principal = Depends(READER), conn: psycopg.Connection = Depends(db_read_conn)
+) -> ProgressList:
     """Evaluated now (docs/interface.md §8). Viewer and admin keys: progress sums every operator's data."""
     with EVALUATION_SECONDS.time():
         return ProgressList(progress=evaluate_targets(conn))

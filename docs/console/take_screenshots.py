@@ -1,7 +1,7 @@
 """Take the console screenshots of docs/console.md: headless Chromium at 1,400 px against a live demo.
 
-    uv run infrawatch demo            # note the console address and the viewer key it prints
-    uv run python docs/console/take_screenshots.py http://127.0.0.1:8000 VIEWER_KEY
+uv run infrawatch demo            # note the console address and the viewer key it prints
+uv run python docs/console/take_screenshots.py http://127.0.0.1:8000 VIEWER_KEY
 """
 
 from __future__ import annotations
@@ -11,8 +11,12 @@ from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
-PAGES = (("overview", "/", False), ("target", "/targets/{target}", True), ("alerts", "/alerts", False),
-         ("feeds", "/feeds", True))
+PAGES = (
+    ("overview", "/", False),
+    ("target", "/targets/{target}", True),
+    ("alerts", "/alerts", False),
+    ("feeds", "/feeds", True),
+)
 
 
 def main(base: str, viewer_key: str, target: str = "", out: Path = Path(__file__).parent) -> None:
