@@ -83,6 +83,7 @@ def main() -> None:
             t = time.perf_counter()
             written = metrics.refresh_rollups(conn)
             print(f"rollups: {written} rows in {time.perf_counter() - t:.1f} s")
+            conn.execute("ANALYZE")  # what the scheduler's rollups job does after a large rebuild (metrics/jobs.py)
             metrics.load_targets(conn)
             start = datetime(YEAR, 1, 1, tzinfo=metrics.PLAN_TZ)
             end = datetime(YEAR + 1, 1, 1, tzinfo=metrics.PLAN_TZ)
