@@ -253,6 +253,9 @@ def main() -> None:
         t = time.perf_counter()
         rollups = metrics.refresh_rollups(conn)
         timings["rollups"] = time.perf_counter() - t
+        conn.commit()
+        with psycopg.connect(url, autocommit=True) as maintenance:  # as the scheduler's rollups job does
+            maintenance.execute("ANALYZE indicator_rollup, indicator_pending")
         if not args.reuse:
             metrics.load_targets(conn)
         key, _ = create_key(conn, role="viewer", operator=None, name="bench", secret=SECRET)
