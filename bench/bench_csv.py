@@ -21,8 +21,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from common import append_section, fresh_database, postgres_cpu_seconds, run_measured
 from csvgen import write_csv
 
-COLUMNS = ('ts timestamptz, region integer, operator text COLLATE "C", entity text COLLATE "C", '
-           'metric text COLLATE "C", value double precision')
+COLUMNS = (
+    'ts timestamptz, region integer, operator text COLLATE "C", entity text COLLATE "C", '
+    'metric text COLLATE "C", value double precision'
+)
 BARE = f"CREATE TABLE bare ({COLUMNS})"
 # What a table keyed by the full identity costs a plain COPY: its primary key, then also monthly partitions
 # and a BRIN index (the observation table before migration 0160). Shown beside the ceiling, which the issue
@@ -85,8 +87,9 @@ def main() -> None:
                 bare_url = fresh_database("iw_bench_csv_bare", migrate=False)
                 run_measured([psql, bare_url, "-qc", ddl])
                 pg0 = postgres_cpu_seconds()
-                runs.append(run_measured([psql, bare_url, "-qc",
-                                          f"\\copy bare FROM '{path}' WITH (FORMAT csv, HEADER)"]))
+                runs.append(
+                    run_measured([psql, bare_url, "-qc", f"\\copy bare FROM '{path}' WITH (FORMAT csv, HEADER)"])
+                )
                 time.sleep(0.5)
                 runs[-1]["pg_cpu_s"] = postgres_cpu_seconds() - pg0
                 if ddl == KEYED:
@@ -121,7 +124,11 @@ def main() -> None:
     )
     print(body)
     if not args.no_record:
-        append_section("CSV ingest: load-csv vs psql \\copy" + (f" ({args.label})" if args.label else ""), f"uv run python bench/bench_csv.py --rows {args.rows}", body)
+        append_section(
+            "CSV ingest: load-csv vs psql \\copy" + (f" ({args.label})" if args.label else ""),
+            f"uv run python bench/bench_csv.py --rows {args.rows}",
+            body,
+        )
 
 
 if __name__ == "__main__":

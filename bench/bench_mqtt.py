@@ -77,8 +77,10 @@ def stored(url: str) -> int:
     """Observations stored, the latency probe's aside (every generated identity is distinct): the points
     themselves, not the `observation` view (joining the series makes a poll twice as long at 1M rows)."""
     with psycopg.connect(url) as conn:
-        row = conn.execute("SELECT count(*) FROM observation_point"
-                           " WHERE series_id NOT IN (SELECT id FROM series WHERE entity = 'probe')").fetchone()
+        row = conn.execute(
+            "SELECT count(*) FROM observation_point"
+            " WHERE series_id NOT IN (SELECT id FROM series WHERE entity = 'probe')"
+        ).fetchone()
     return int(row[0]) if row else 0
 
 
@@ -116,8 +118,10 @@ def latencies_ms(url: str) -> tuple[float, float]:
     """Publish-to-commit latency of the probe's observations: received_at (the storing transaction's
     start, a few ms before its commit) minus ts (the publish instant)."""
     with psycopg.connect(url) as conn:
-        rows = conn.execute("SELECT extract(epoch FROM received_at - ts) * 1000 FROM observation "
-                            "WHERE entity = 'probe' AND received_at IS NOT NULL ORDER BY ts").fetchall()
+        rows = conn.execute(
+            "SELECT extract(epoch FROM received_at - ts) * 1000 FROM observation "
+            "WHERE entity = 'probe' AND received_at IS NOT NULL ORDER BY ts"
+        ).fetchall()
     values = sorted(float(r[0]) for r in rows)
     if len(values) < 10:
         return float("nan"), float("nan")
@@ -135,32 +139,71 @@ def run_consumer(
 ) -> dict[str, float]:
     url = fresh_database(f"iw_bench_mqtt_{kind}")
     broker, port = start_broker(workdir / f"broker-{kind}-{per_message}")
-    env = {**os.environ, "INFRAWATCH_DATABASE_URL": url, "INFRAWATCH_MQTT_URL": f"mqtt://127.0.0.1:{port}",
-           "INFRAWATCH_LOG_LEVEL": os.environ.get("BENCH_CONSUMER_LOG_LEVEL", "WARNING")}
+    env = {
+        **os.environ,
+        "INFRAWATCH_DATABASE_URL": url,
+        "INFRAWATCH_MQTT_URL": f"mqtt://127.0.0.1:{port}",
+        "INFRAWATCH_LOG_LEVEL": os.environ.get("BENCH_CONSUMER_LOG_LEVEL", "WARNING"),
+    }
     if kind == "nodered":
         consumer = start_nodered(workdir / f"nodered-{per_message}", url, port)
     elif kind == "infrawatch":
-        consumer = subprocess.Popen([sys.executable, "-m", "collectors.mqtt", "ingest", "mqtt", "--client-id",
-                                     "bench-ingest", *(consumer_args or [])], env=env,
-                                    stderr=open(os.environ["BENCH_CONSUMER_LOG"], "ab")  # noqa: SIM115
-                                    if os.environ.get("BENCH_CONSUMER_LOG") else subprocess.DEVNULL)
+        consumer = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "collectors.mqtt",
+                "ingest",
+                "mqtt",
+                "--client-id",
+                "bench-ingest",
+                *(consumer_args or []),
+            ],
+            env=env,
+            stderr=open(os.environ["BENCH_CONSUMER_LOG"], "ab")  # noqa: SIM115
+            if os.environ.get("BENCH_CONSUMER_LOG")
+            else subprocess.DEVNULL,
+        )
     else:
-        consumer = subprocess.Popen([sys.executable, str(Path(__file__).parent / "naive_consumer.py"), url,
-                                     "127.0.0.1", str(port)], env=env, stderr=subprocess.DEVNULL)
+        consumer = subprocess.Popen(
+            [sys.executable, str(Path(__file__).parent / "naive_consumer.py"), url, "127.0.0.1", str(port)],
+            env=env,
+            stderr=subprocess.DEVNULL,
+        )
     time.sleep(4)  # subscribed
     spy = None
     if profile is not None and kind == "infrawatch":  # py-spy samples every thread, as collapsed stacks
         mode = "--gil" if os.environ.get("BENCH_PROFILE_MODE") == "gil" else "--idle"  # CPU, or also the waits
-        spy = subprocess.Popen(["py-spy", "record", "--threads", mode, "--rate", "200", "--format", "raw", "-o",
-                                str(profile / f"mqtt-{per_message}.txt"), "--pid", str(consumer.pid)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        spy = subprocess.Popen(
+            [
+                "py-spy",
+                "record",
+                "--threads",
+                mode,
+                "--rate",
+                "200",
+                "--format",
+                "raw",
+                "-o",
+                str(profile / f"mqtt-{per_message}.txt"),
+                "--pid",
+                str(consumer.pid),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
     files = message_files(observations(n), per_message, publishers, workdir)
     pub = shutil.which("mosquitto_pub") or "mosquitto_pub"
     cpu0 = cpu_seconds(consumer.pid), cpu_seconds(broker.pid), postgres_cpu_seconds()
     started = time.perf_counter()
     with Probe(port):
-        procs = [subprocess.Popen([pub, "-h", "127.0.0.1", "-p", str(port), "-q", "1", "-M", "1000", "-t", TOPIC,
-                                   "-l"], stdin=open(f, "rb")) for f in files]  # noqa: SIM115
+        procs = [
+            subprocess.Popen(
+                [pub, "-h", "127.0.0.1", "-p", str(port), "-q", "1", "-M", "1000", "-t", TOPIC, "-l"],
+                stdin=open(f, "rb"),  # noqa: SIM115  (the publisher reads it until it exits)
+            )
+            for f in files
+        ]
         pub_cpu = 0.0
         for proc in procs:
             _, _, usage = os.wait4(proc.pid, 0)
@@ -172,10 +215,15 @@ def run_consumer(
             time.sleep(0.1)
     elapsed = time.perf_counter() - started
     result = {
-        "observations": done, "seconds": elapsed, "rate": done / elapsed,
-        "consumer_cpu": cpu_seconds(consumer.pid) - cpu0[0], "broker_cpu": cpu_seconds(broker.pid) - cpu0[1],
-        "published_s": published_s, "stored_when_published": stored_then,
-        "publisher_cpu": pub_cpu, "postgres_cpu": postgres_cpu_seconds() - cpu0[2],
+        "observations": done,
+        "seconds": elapsed,
+        "rate": done / elapsed,
+        "consumer_cpu": cpu_seconds(consumer.pid) - cpu0[0],
+        "broker_cpu": cpu_seconds(broker.pid) - cpu0[1],
+        "published_s": published_s,
+        "stored_when_published": stored_then,
+        "publisher_cpu": pub_cpu,
+        "postgres_cpu": postgres_cpu_seconds() - cpu0[2],
     }
     result["p50_ms"], result["p99_ms"] = latencies_ms(url)
     if spy is not None:
@@ -200,8 +248,11 @@ def start_nodered(userdir: Path, url: str, port: int) -> subprocess.Popen[bytes]
     red = NODERED / "node_modules" / "node-red" / "red.js"
     if not red.exists():
         print("installing Node-RED and pg from npm into bench/nodered (once) …", flush=True)
-        subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--omit=dev", "--prefix", str(NODERED)],
-                       check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            ["npm", "install", "--no-audit", "--no-fund", "--omit=dev", "--prefix", str(NODERED)],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
     userdir.mkdir(parents=True, exist_ok=True)
     for name in ("settings.js", "flows.json"):
         shutil.copy(NODERED / name, userdir / name)
@@ -211,12 +262,23 @@ def start_nodered(userdir: Path, url: str, port: int) -> subprocess.Popen[bytes]
     from psycopg.conninfo import conninfo_to_dict
 
     params = conninfo_to_dict(url)
-    pg_url = (f"postgresql://{params.get('user', 'postgres')}@{params.get('host', '127.0.0.1')}:"
-              f"{params.get('port', 5432)}/{params['dbname']}")
-    env = {**os.environ, "NODE_PATH": str(NODERED / "node_modules"), "NODERED_DATABASE_URL": pg_url,
-           "NODERED_MQTT_PORT": str(port), "NODERED_PORT": str(free_port())}
-    return subprocess.Popen(["node", str(red), "--userDir", str(userdir), "--settings", str(userdir / "settings.js")],
-                            env=env, stdout=open(userdir / "node-red.log", "ab"), stderr=subprocess.STDOUT)
+    pg_url = (
+        f"postgresql://{params.get('user', 'postgres')}@{params.get('host', '127.0.0.1')}:"
+        f"{params.get('port', 5432)}/{params['dbname']}"
+    )
+    env = {
+        **os.environ,
+        "NODE_PATH": str(NODERED / "node_modules"),
+        "NODERED_DATABASE_URL": pg_url,
+        "NODERED_MQTT_PORT": str(port),
+        "NODERED_PORT": str(free_port()),
+    }
+    return subprocess.Popen(
+        ["node", str(red), "--userDir", str(userdir), "--settings", str(userdir / "settings.js")],
+        env=env,
+        stdout=open(userdir / "node-red.log", "ab"),
+        stderr=subprocess.STDOUT,
+    )
 
 
 def run_ceiling(n: int) -> dict[str, float]:
@@ -254,9 +316,11 @@ def main() -> None:
     parser.add_argument("--naive", type=int, default=20_000, help="single-observation messages for the naive one")
     parser.add_argument("--publishers", type=int, default=4)
     parser.add_argument("--label", default="", help="appended to the section title, e.g. before/after")
-    parser.add_argument("--phases", default="single,naive,nodered1,batched,nodered100,ceiling",
-                        help="comma-separated subset of single,naive,nodered1,batched,nodered100,ceiling "
-                             "(a subset is not recorded)")
+    parser.add_argument(
+        "--phases",
+        default="single,naive,nodered1,batched,nodered100,ceiling",
+        help="comma-separated subset of single,naive,nodered1,batched,nodered100,ceiling (a subset is not recorded)",
+    )
     parser.add_argument("--consumer-args", default="", help="extra options for `infrawatch ingest mqtt` (tuning)")
     parser.add_argument("--profile", type=Path, help="folder for py-spy flame graphs of the infrawatch consumer")
     parser.add_argument("--no-record", action="store_true")
@@ -265,15 +329,23 @@ def main() -> None:
     phases = args.phases.split(",")
     extra = args.consumer_args.split()
     runs = {
-        "single": ("infrawatch, 1 obs/message",
-                   lambda w: run_consumer("infrawatch", 1, args.single, w, args.publishers, args.profile, extra)),
+        "single": (
+            "infrawatch, 1 obs/message",
+            lambda w: run_consumer("infrawatch", 1, args.single, w, args.publishers, args.profile, extra),
+        ),
         "naive": ("naive consumer, 1 obs/message", lambda w: run_consumer("naive", 1, args.naive, w, args.publishers)),
-        "nodered1": ("Node-RED flow, 1 obs/message",
-                     lambda w: run_consumer("nodered", 1, args.single, w, args.publishers)),
-        "batched": ("infrawatch, 100 obs/message",
-                    lambda w: run_consumer("infrawatch", 100, args.batched, w, args.publishers, args.profile, extra)),
-        "nodered100": ("Node-RED flow, 100 obs/message",
-                       lambda w: run_consumer("nodered", 100, args.batched, w, args.publishers)),
+        "nodered1": (
+            "Node-RED flow, 1 obs/message",
+            lambda w: run_consumer("nodered", 1, args.single, w, args.publishers),
+        ),
+        "batched": (
+            "infrawatch, 100 obs/message",
+            lambda w: run_consumer("infrawatch", 100, args.batched, w, args.publishers, args.profile, extra),
+        ),
+        "nodered100": (
+            "Node-RED flow, 100 obs/message",
+            lambda w: run_consumer("nodered", 100, args.batched, w, args.publishers),
+        ),
         "ceiling": ("COPY ceiling (same table and indexes, no MQTT)", lambda w: run_ceiling(args.batched)),
     }
     results: dict[str, tuple[str, dict[str, float]]] = {}
@@ -282,15 +354,19 @@ def main() -> None:
             name, run = runs[phase]
             print(f"{phase}: {name} …", flush=True)
             results[phase] = (name, run(Path(tmp)))
-    lines = ["| path | observations | s | obs/s | published after s (stored by then) | p50 ms | p99 ms | consumer CPU s "
-             "| broker CPU s | publishers CPU s | PostgreSQL CPU s |",
-             "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    lines = [
+        "| path | observations | s | obs/s | published after s (stored by then) | p50 ms | p99 ms | consumer CPU s "
+        "| broker CPU s | publishers CPU s | PostgreSQL CPU s |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
     for name, r in results.values():
-        published = (f"{r['published_s']:.1f} ({r['stored_when_published']:,.0f})" if "published_s" in r else "")
-        lines.append(f"| {name} | {r['observations']:,.0f} | {r['seconds']:.1f} | {r['rate']:,.0f} | {published} | "
-                     f"{r.get('p50_ms', float('nan')):.0f} | {r.get('p99_ms', float('nan')):.0f} | "
-                     f"{r.get('consumer_cpu', float('nan')):.1f} | {r.get('broker_cpu', float('nan')):.1f} | "
-                     f"{r.get('publisher_cpu', float('nan')):.1f} | {r.get('postgres_cpu', float('nan')):.1f} |")
+        published = f"{r['published_s']:.1f} ({r['stored_when_published']:,.0f})" if "published_s" in r else ""
+        lines.append(
+            f"| {name} | {r['observations']:,.0f} | {r['seconds']:.1f} | {r['rate']:,.0f} | {published} | "
+            f"{r.get('p50_ms', float('nan')):.0f} | {r.get('p99_ms', float('nan')):.0f} | "
+            f"{r.get('consumer_cpu', float('nan')):.1f} | {r.get('broker_cpu', float('nan')):.1f} | "
+            f"{r.get('publisher_cpu', float('nan')):.1f} | {r.get('postgres_cpu', float('nan')):.1f} |"
+        )
     if set(results) != set(runs):  # a subset: printed, not recorded
         print("\n".join(lines))
         return
@@ -301,11 +377,15 @@ def main() -> None:
         f"{rate['batched'] / rate['nodered100']:.2f}× the Node-RED flow and {rate['batched'] / rate['ceiling']:.0%} "
         "of the COPY ceiling.\n"
         "Latency is publish (the probe's ts) to the start of the storing transaction, measured on a probe "
-        "publishing every 20 ms during the load.\n")
+        "publishing every 20 ms during the load.\n"
+    )
     print(body)
     if not args.no_record:
-        append_section("MQTT → database, end to end" + (f" ({args.label})" if args.label else ""), "uv run python bench/bench_mqtt.py "
-                       f"--single {args.single} --batched {args.batched} --naive {args.naive}", body)
+        append_section(
+            "MQTT → database, end to end" + (f" ({args.label})" if args.label else ""),
+            f"uv run python bench/bench_mqtt.py --single {args.single} --batched {args.batched} --naive {args.naive}",
+            body,
+        )
 
 
 if __name__ == "__main__":

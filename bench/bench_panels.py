@@ -41,10 +41,16 @@ def load_daily(conn: psycopg.Connection, days: list[date]) -> int:
 
     pipe, n = IngestPipeline(), 0
     for op_i, op in enumerate(OPERATORS):
-        for metric, base, step in (("traffic_mobile_gb", 1000, 1), ("ipv6_traffic_mobile_gb", 400, 1),
-                                   ("bs5g_total", 3000 + op_i, 5)):
-            items = [{"ts": f"{day}T00:00:00+08:00", "region": str(c), "value": base + 10 * i + step * k}
-                     for k, day in enumerate(days) for i, c in enumerate(CITIES)]
+        for metric, base, step in (
+            ("traffic_mobile_gb", 1000, 1),
+            ("ipv6_traffic_mobile_gb", 400, 1),
+            ("bs5g_total", 3000 + op_i, 5),
+        ):
+            items = [
+                {"ts": f"{day}T00:00:00+08:00", "region": str(c), "value": base + 10 * i + step * k}
+                for k, day in enumerate(days)
+                for i, c in enumerate(CITIES)
+            ]
             n += pipe.submit_items(conn, items, source="bench", operator=op, metric=metric).accepted
     return n
 
@@ -110,7 +116,9 @@ def percentiles(ms: list[float]) -> tuple[float, float]:
     return statistics.median(ordered), ordered[max(0, round(0.95 * len(ordered)) - 1)]
 
 
-def time_panels(conn: psycopg.Connection, start: datetime, end: datetime, runs: int) -> list[tuple[str, float, float, int]]:
+def time_panels(
+    conn: psycopg.Connection, start: datetime, end: datetime, runs: int
+) -> list[tuple[str, float, float, int]]:
     """Every panel query of every board, expanded as Grafana does (variables at their first option or All)."""
     from dashboards.boards import all_boards
     from dashboards.check import _targets, select_variable
@@ -139,17 +147,22 @@ def time_api(url: str, key: str, runs: int, end: datetime) -> list[tuple[str, fl
     paths = {
         "GET /v1/series traffic_mobile_gb, province, 1d, 1 year": (
             f"/v1/series?indicator=traffic_mobile_gb&interval=1d&start={day - timedelta(days=365)}T00:00:00"
-            f"&end={day}T00:00:00"),
+            f"&end={day}T00:00:00"
+        ),
         "GET /v1/series ipv6_share_mobile, province, 1d, 1 year": (
             f"/v1/series?indicator=ipv6_share_mobile&interval=1d&start={day - timedelta(days=365)}T00:00:00"
-            f"&end={day}T00:00:00"),
+            f"&end={day}T00:00:00"
+        ),
         "GET /v1/series bs5g_total, Nanchang, cmcc, 1mo": (
             f"/v1/series?indicator=bs5g_total&region=360100&operator=cmcc&interval=1mo"
-            f"&start={day - timedelta(days=365)}T00:00:00&end={day}T00:00:00"),
+            f"&start={day - timedelta(days=365)}T00:00:00&end={day}T00:00:00"
+        ),
         "GET /v1/series dc_pue, province, 1h, 2 days": (
-            f"/v1/series?indicator=dc_pue&interval=1h&start={day - timedelta(days=2)}T00:00:00&end={day}T00:00:00"),
+            f"/v1/series?indicator=dc_pue&interval=1h&start={day - timedelta(days=2)}T00:00:00&end={day}T00:00:00"
+        ),
         "GET /v1/series dc_pue, province, 1d, 90 days": (
-            f"/v1/series?indicator=dc_pue&interval=1d&start={day - timedelta(days=90)}T00:00:00&end={day}T00:00:00"),
+            f"/v1/series?indicator=dc_pue&interval=1d&start={day - timedelta(days=90)}T00:00:00&end={day}T00:00:00"
+        ),
         "GET /v1/progress (all active targets)": "/v1/progress",
     }
     return [*_timed(url, key, runs, paths), *_timed_live(url, key, runs, end)]
@@ -161,14 +174,16 @@ def _timed_live(url: str, key: str, runs: int, end: datetime) -> list[tuple[str,
     until = quote((end + timedelta(hours=1)).isoformat())
     paths = {
         "GET /v1/series dc_pue, province, 1h, last 2 days, newest hour pending": (
-            f"/v1/series?indicator=dc_pue&interval=1h&start={quote((end - timedelta(days=2)).isoformat())}"
-            f"&end={until}"),
+            f"/v1/series?indicator=dc_pue&interval=1h&start={quote((end - timedelta(days=2)).isoformat())}&end={until}"
+        ),
         "GET /v1/series dc_pue, province, 1d, last 90 days, newest hour pending": (
-            f"/v1/series?indicator=dc_pue&interval=1d&start={quote((end - timedelta(days=90)).isoformat())}"
-            f"&end={until}"),
+            f"/v1/series?indicator=dc_pue&interval=1d&start={quote((end - timedelta(days=90)).isoformat())}&end={until}"
+        ),
     }
-    pending = ("INSERT INTO rollup_dirty (metric, day, hour) SELECT m, (%(t)s AT TIME ZONE 'UTC')::date,"
-               " extract(hour FROM %(t)s AT TIME ZONE 'UTC') FROM unnest(%(m)s::text[]) m ON CONFLICT DO NOTHING")
+    pending = (
+        "INSERT INTO rollup_dirty (metric, day, hour) SELECT m, (%(t)s AT TIME ZONE 'UTC')::date,"
+        " extract(hour FROM %(t)s AT TIME ZONE 'UTC') FROM unnest(%(m)s::text[]) m ON CONFLICT DO NOTHING"
+    )
     meters = ["dc_energy_total_kwh", "dc_energy_it_kwh"]
     with psycopg.connect(os.environ["INFRAWATCH_DATABASE_URL"], autocommit=True) as conn:
         conn.execute(pending, {"t": end - timedelta(minutes=5), "m": meters})
@@ -181,10 +196,12 @@ def _timed_live(url: str, key: str, runs: int, end: datetime) -> list[tuple[str,
 def _timed(url: str, key: str, runs: int, paths: dict[str, str]) -> list[tuple[str, float, float, int]]:
     out = []
     for label, path in paths.items():
+
         def get(path: str = path) -> bytes:
             req = urllib.request.Request(url + path, headers={"Authorization": f"Bearer {key}"})
             with urllib.request.urlopen(req, timeout=30) as resp:
                 return resp.read()
+
         size = len(get())
         ms = []
         for _ in range(runs):
@@ -202,7 +219,9 @@ def kept_database() -> str:
 
     from storage import upgrade
 
-    params = conninfo_to_dict(os.environ.get("INFRAWATCH_BENCH_SERVER", "postgresql://postgres@127.0.0.1:5432/postgres"))
+    params = conninfo_to_dict(
+        os.environ.get("INFRAWATCH_BENCH_SERVER", "postgresql://postgres@127.0.0.1:5432/postgres")
+    )
     params["dbname"] = "iw_bench_panels"
     url = make_conninfo("", **params)
     upgrade(url)
@@ -215,8 +234,11 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=90, help="days of meter readings")
     parser.add_argument("--runs", type=int, default=20, help="timed runs of each query (after one warm-up)")
     parser.add_argument("--keep", action="store_true", help="keep the database iw_bench_panels afterwards")
-    parser.add_argument("--reuse", action="store_true",
-                        help="use the data of a kept iw_bench_panels as it is (migrated and refreshed; no loading)")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="use the data of a kept iw_bench_panels as it is (migrated and refreshed; no loading)",
+    )
     parser.add_argument("--no-record", action="store_true")
     args = parser.parse_args()
 
@@ -264,10 +286,19 @@ def main() -> None:
         panels = time_panels(conn, end - timedelta(days=args.days), end, args.runs)
 
     port = free_port()
-    env = {**os.environ, "INFRAWATCH_DATABASE_URL": url, "INFRAWATCH_SECRET_KEY": SECRET, "INFRAWATCH_LOG_LEVEL": "WARNING"}
+    env = {
+        **os.environ,
+        "INFRAWATCH_DATABASE_URL": url,
+        "INFRAWATCH_SECRET_KEY": SECRET,
+        "INFRAWATCH_LOG_LEVEL": "WARNING",
+    }
     log = tempfile.TemporaryFile()  # noqa: SIM115 - the server writes to it while it runs
-    server = subprocess.Popen([sys.executable, "-m", "infrawatch", "serve", "--no-scheduler", "--port", str(port)],
-                              env=env, stdout=subprocess.DEVNULL, stderr=log)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "infrawatch", "serve", "--no-scheduler", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=log,
+    )
     try:
         try:
             wait_for_port("127.0.0.1", port, 60)
@@ -279,15 +310,19 @@ def main() -> None:
         server.terminate()
         server.wait(15)
     if not args.keep:
-        with psycopg.connect(os.environ.get("INFRAWATCH_BENCH_SERVER", "postgresql://postgres@127.0.0.1:5432/postgres"),
-                             autocommit=True) as c:
+        with psycopg.connect(
+            os.environ.get("INFRAWATCH_BENCH_SERVER", "postgresql://postgres@127.0.0.1:5432/postgres"), autocommit=True
+        ) as c:
             c.execute('DROP DATABASE IF EXISTS "iw_bench_panels" WITH (FORCE)')
 
     over = [(n, p95) for n, _, p95, _ in panels + api if p95 >= 150]
     lines = ["| query | p50 ms | p95 ms | rows / bytes |", "| --- | ---: | ---: | ---: |"]
     lines += [f"| {n} | {p50:.1f} | {p95:.1f} | {rows:,} |" for n, p50, p95, rows in panels + api]
-    loaded = ("loaded by an earlier `--keep` run" if args.reuse else
-              f"{timings['daily']:.0f} s and {timings['meters']:.0f} s to load")
+    loaded = (
+        "loaded by an earlier `--keep` run"
+        if args.reuse
+        else f"{timings['daily']:.0f} s and {timings['meters']:.0f} s to load"
+    )
     body = (
         f"Data: {daily:,} daily observations (365 days × 11 cities × 5 operators × 3 metrics, through the pipeline) "
         f"and {meters:,} meter readings ({args.dcs} data centres × 2 meters × {args.days} days at 5 minutes, "
@@ -295,14 +330,24 @@ def main() -> None:
         "Panels: every board's queries expanded for the last "
         f"{args.days} days, variables at their first option (All where offered), {args.runs} timed runs after a "
         "warm-up, in-process. API: a live `infrawatch serve --no-scheduler` on loopback, viewer key, "
-        f"{args.runs} requests each.\n\n" + "\n".join(lines) + "\n\n"
-        + (f"**{len(over)} queries have p95 ≥ 150 ms**: " + "; ".join(f"{n} ({p:.0f} ms)" for n, p in over)
-           if over else "Every panel and API query has p95 under 150 ms.") + "\n"
+        f"{args.runs} requests each.\n\n"
+        + "\n".join(lines)
+        + "\n\n"
+        + (
+            f"**{len(over)} queries have p95 ≥ 150 ms**: " + "; ".join(f"{n} ({p:.0f} ms)" for n, p in over)
+            if over
+            else "Every panel and API query has p95 under 150 ms."
+        )
+        + "\n"
     )
     print(body)
     if not args.no_record:
-        append_section("Panel and API query latency", f"uv run python bench/bench_panels.py --dcs {args.dcs} "
-                       f"--days {args.days} --runs {args.runs}" + (" --reuse" if args.reuse else ""), body)
+        append_section(
+            "Panel and API query latency",
+            f"uv run python bench/bench_panels.py --dcs {args.dcs} "
+            f"--days {args.days} --runs {args.runs}" + (" --reuse" if args.reuse else ""),
+            body,
+        )
 
 
 if __name__ == "__main__":

@@ -110,11 +110,15 @@ def append_section(title: str, command: str, body: str) -> None:
     and the section it replaces moves to the end of docs/benchmarks-history.md."""
     BENCHMARKS_MD.parent.mkdir(exist_ok=True)
     if not BENCHMARKS_MD.exists():
-        BENCHMARKS_MD.write_text("# Benchmarks\n\nFigures recorded by the scripts in bench/ (never by the tests). "
-                                 "Each section says the machine, the date and the command.\n")
+        BENCHMARKS_MD.write_text(
+            "# Benchmarks\n\nFigures recorded by the scripts in bench/ (never by the tests). "
+            "Each section says the machine, the date and the command.\n"
+        )
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    section = (f"## {title}\n\n- date: {stamp}\n- machine: {machine()}\n- command: `{command}`\n"
-               f"- load average (1/5/15 min) when recorded: {load_average()}\n\n{body.rstrip()}\n")
+    section = (
+        f"## {title}\n\n- date: {stamp}\n- machine: {machine()}\n- command: `{command}`\n"
+        f"- load average (1/5/15 min) when recorded: {load_average()}\n\n{body.rstrip()}\n"
+    )
     head, *sections = re.split(r"(?m)^(?=## )", BENCHMARKS_MD.read_text())
     kind = _section_kind(title)
     replaced = [s for s in sections if _section_kind(s.splitlines()[0]) == kind]

@@ -104,3 +104,48 @@ def test_the_series_entities_are_the_data_centres_with_a_bucket_in_the_range(con
     assert conn.execute(
         "SELECT count(*) FROM iw_series_entities('dc_pue', '1d', %s, %s)", (later, later + timedelta(days=5))
     ).fetchone() == (0,)
+
+
+def test_every_entity_series_at_once_is_each_entity_series_where_it_holds_a_value(conn: psycopg.Connection) -> None:
+    """iw_entity_series against iw_indicator_series entity by entity, on published rows written by hand: a
+    cumulated increase (per entity from the range's first bucket, across an empty bucket) and a ratio, with
+    the newest two days pending (read from indicator_pending, not from a stale rollup of the same day)."""
+    days = [T0 + timedelta(days=k) for k in range(6)]
+    cutoff = days[4]  # days 4 and 5 end after the cutoff: pending
+    entities = [(360100, "cmcc", "dc-a"), (360100, "ctcc", "dc-b"), (360700, "cmcc", "dc-a")]
+    for ind in ("bs5g_new", "dc_pue"):
+        conn.execute("INSERT INTO pending_state VALUES (%s, '1d', %s, %s)", (ind, cutoff, T0 + timedelta(days=30)))
+        for n, (region, op, dc) in enumerate(entities, 1):
+            for k, t in enumerate(days):
+                if k == 2 and n == 1:
+                    continue  # an empty bucket
+                table = "indicator_pending" if t >= cutoff else "indicator_rollup"
+                conn.execute(
+                    f"INSERT INTO {table} (interval, bucket, indicator, region, operator, entity, value)"
+                    " VALUES ('1d', %s, %s, %s, %s, %s, %s)",
+                    (t, ind, region, op, dc, 10.0 * n + k),
+                )
+            # a rollup of a pending day, stale: never read
+            conn.execute(
+                "INSERT INTO indicator_rollup (interval, bucket, indicator, region, operator, entity, value)"
+                " VALUES ('1d', %s, %s, %s, %s, %s, -1e6)",
+                (days[5], ind, region, op, dc),
+            )
+    start, end = days[1], days[5] + timedelta(days=1)
+    for ind, cumulative in (("bs5g_new", True), ("dc_pue", False)):
+        every = conn.execute(
+            "SELECT entity, region, operator, ts, value, pending, current FROM iw_entity_series(%s, '1d', %s, %s)",
+            (ind, start, end),
+        ).fetchall()
+        for n, (region, op, dc) in enumerate(entities, 1):
+            one = conn.execute(
+                "SELECT ts, value, pending, current FROM iw_indicator_series(%s, %s, %s, %s, %s, '1d', %s)"
+                " WHERE value IS NOT NULL AND (%s OR ts <> %s)",
+                (ind, region, op, start, end, dc, n != 1 or not cumulative, days[2]),
+            ).fetchall()
+            mine = sorted((t, v, p, c) for e, r, o, t, v, p, c in every if (r, o, e) == (region, op, dc))
+            assert mine == one, (ind, dc)
+            values = [10.0 * n + k for k in range(1, 6) if not (k == 2 and n == 1)]
+            expected = [sum(values[: i + 1]) for i in range(len(values))] if cumulative else values
+            assert [v for _, v, _, _ in mine] == expected, (ind, dc)
+            assert [p for _, _, p, _ in mine] == [t >= cutoff for t, *_ in mine], (ind, dc)

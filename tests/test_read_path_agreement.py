@@ -234,3 +234,43 @@ def test_contribution_boards_show_what_the_api_serves_for_each_city_and_operator
         from_api = {t: v for t, v in api_series(api, "dc_pue", 360100, None).items() if v is not None}
         assert pue.keys() == from_api.keys() and max(pue) == buckets(START, END, "1d")[-1]
         assert [pue[t] for t in from_api] == pytest.approx(list(from_api.values()), rel=1e-12)
+
+
+def test_the_data_centre_board_shows_each_centre_as_its_own_series_pending_days_included(api: Api) -> None:
+    """iw_entity_series (every centre in one read, what the data-centre board selects) gives, centre by centre,
+    the buckets of iw_indicator_series for that centre's scope that hold a value, the pending days included;
+    the board's table shows each centre's last day. (The rollups keep one entity indicator, PUE:
+    metrics.rollups.rollups_keep.)"""
+    with psycopg.connect(api.db_url) as conn:
+        load_days(conn, 1, ROLLED_DAYS)
+        assert refresh_rollups(conn) > 0
+        conn.commit()
+        load_days(conn, ROLLED_DAYS + 1, 12)
+        conn.commit()
+        refresh_pending(conn)
+        conn.commit()
+        for ind in ("dc_pue",):
+            every = conn.execute(
+                "SELECT entity, region, operator, ts, value, pending, current FROM iw_entity_series(%s, '1d', %s, %s)",
+                (ind, START, END),
+            ).fetchall()
+            assert {(r, o, e) for e, r, o, *_ in every} == set(CENTRES), ind
+            assert any(p for *_, p, _ in every) and not all(p for *_, p, _ in every), ind
+            for region, op, dc in CENTRES:
+                one = conn.execute(
+                    "SELECT ts, value, pending, current FROM iw_indicator_series(%s, %s, %s, %s, %s, '1d', %s)"
+                    " WHERE value IS NOT NULL",
+                    (ind, region, op, START, END, dc),
+                ).fetchall()
+                mine = sorted((t, v, p, c) for e, _, _, t, v, p, c in every if e == dc)
+                assert [(t, p, c) for t, _, p, c in mine] == [(t, p, c) for t, _, p, c in one], (ind, dc)
+                assert [v for _, v, _, _ in mine] == pytest.approx([v for _, v, _, _ in one], rel=1e-12), (ind, dc)
+        table = board_panel(conn, "data-centres", "Data centres, PUE of the last day in the time range", {})
+        newest = buckets(START, END, "1d")[-1]
+        for region, op, dc in CENTRES:
+            [(_, pue, _, _)] = conn.execute(
+                "SELECT * FROM iw_indicator_series('dc_pue', %s, %s, %s, %s, '1d', %s) WHERE ts = %s",
+                (region, op, START, END, dc, newest),
+            ).fetchall()
+            [row] = [r for r in table if r[0] == dc]
+            assert (row[2], row[3]) == (op, newest) and row[4] == pytest.approx(pue, rel=1e-12), dc

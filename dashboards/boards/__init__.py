@@ -2,7 +2,7 @@
 regions and the plan targets: one module per board, the shared builders in `panels`.
 
 Queries read what the metrics layer publishes (target, target_progress, iw_target_expected(), the series
-function iw_indicator_series() the API reads too, iw_series_entities(), iw_feed_freshness_by_metric()) and
+function iw_indicator_series() the API reads too, iw_entity_series(), iw_feed_freshness_by_metric()) and
 the alerting and ingest records (alert, ingest_batch, the iw_rejection view of quarantine, the
 iw_reported_total view of reported totals); they never recompute indicators from raw observations.
 """

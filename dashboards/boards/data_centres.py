@@ -1,8 +1,9 @@
 """The data-centre board: PUE (Σ facility energy / Σ IT energy) per data centre and per city against the
 PUE target, and the province's facility and IT energy.
 
-Every value is read from the published series iw_indicator_series(), for the data centres that
-iw_series_entities() lists, so a centre or a city shows what GET /v1/series gives for its scope.
+Every value is read from the published series: a city or the province from iw_indicator_series(), every data
+centre at once from iw_entity_series() (the same rule, in one read), so a centre or a city shows what
+GET /v1/series gives for its scope.
 """
 
 from __future__ import annotations
@@ -33,11 +34,8 @@ DEFAULT_PUE_GOAL = 1.5  # domain.md: Ganzhou's data-centre PUE goal (< 1.5)
 
 #: Each data centre's daily PUE in the time range, as (entity, region, operator, ts, value) rows.
 _CENTRES_DAILY_PUE = """
-    SELECT c.entity, c.region, c.operator, s.ts, s.value
-    FROM iw_series_entities('dc_pue', '1d', $__timeFrom(), $__timeTo()) c
-    CROSS JOIN LATERAL iw_indicator_series(
-        'dc_pue', c.region, c.operator, $__timeFrom(), $__timeTo(), '1d', c.entity) s
-    WHERE s.value IS NOT NULL"""
+    SELECT s.entity, s.region, s.operator, s.ts, s.value
+    FROM iw_entity_series('dc_pue', '1d', $__timeFrom(), $__timeTo()) s"""
 
 
 def pue_goal(targets_file: Path | None = None) -> float:
