@@ -120,12 +120,21 @@ def data_centres_board() -> Json:
             sql(
                 "\n".join(
                     [
-                        'SELECT DISTINCT ON (d.entity) d.entity AS "Data centre", g.name AS "City",',
-                        '       d.operator AS "Operator", d.ts AS "Day", d.value AS "PUE"',
-                        "FROM (",
+                        "WITH daily AS MATERIALIZED (",
                         nested(_CENTRES_DAILY_PUE, "    "),
-                        ") d JOIN iw_region g ON g.code = d.region",
-                        "ORDER BY d.entity, d.ts DESC",
+                        "),",
+                        nested(
+                            # each centre's last day by hashing, not by sorting every day of every centre
+                            """
+                            last AS (
+                                SELECT entity, region, operator, max(ts) AS ts FROM daily GROUP BY entity, region, operator
+                            )
+                            SELECT d.entity AS "Data centre", g.name AS "City", d.operator AS "Operator",
+                                   d.ts AS "Day", d.value AS "PUE"
+                            FROM daily d JOIN last USING (entity, region, operator, ts) JOIN iw_region g ON g.code = d.region
+                            ORDER BY d.entity, d.region, d.operator
+                            """
+                        ),
                     ]
                 )
             ),
