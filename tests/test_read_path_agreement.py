@@ -55,6 +55,18 @@ def load_days(conn: psycopg.Connection, first: int, last: int) -> None:
         push(conn, "dc_energy_total_kwh", [(day(k, 0), city, 1500.0 * i * k + 3 * k * k) for k in ks], op, dc)
 
 
+def load_with_a_pending_tail(conn: psycopg.Connection) -> None:
+    """1–10 March loaded and rolled up, then 11–12 March loaded, and the pending tail published as the
+    scheduler's 30-second job does: the 10th to the 12th are read from indicator_pending."""
+    load_days(conn, 1, ROLLED_DAYS)
+    assert refresh_rollups(conn) > 0
+    conn.commit()
+    load_days(conn, ROLLED_DAYS + 1, 12)  # newer readings, not rolled up yet
+    conn.commit()
+    refresh_pending(conn)
+    conn.commit()
+
+
 def panel(stem: str, title: str) -> dict[str, Any]:
     return next(p for p in all_boards()[stem]["panels"] if p["title"] == title)
 
@@ -93,13 +105,7 @@ def api_series(api: Api, indicator: str, region: int, operator: str | None) -> d
 
 def test_explorer_plan_board_and_api_agree_bucket_by_bucket_including_the_buckets_pending_rollup(api: Api) -> None:
     with psycopg.connect(api.db_url) as conn:
-        load_days(conn, 1, ROLLED_DAYS)
-        assert refresh_rollups(conn) > 0
-        conn.commit()
-        load_days(conn, ROLLED_DAYS + 1, 12)  # newer readings, not rolled up yet
-        conn.commit()
-        refresh_pending(conn)  # the scheduler's 30-second job publishes the pending tail
-        conn.commit()
+        load_with_a_pending_tail(conn)
         assert conn.execute("SELECT count(*) FROM rollup_dirty").fetchone() != (0,)  # still pending rollup
         for ind in INDICATORS.values():
             for region, op in SCOPES:
@@ -177,13 +183,7 @@ def test_contribution_boards_show_what_the_api_serves_for_each_city_and_operator
     its value at the latest bucket and the whole it is a share of are GET /v1/series for the same scope — an
     increase cumulated since the start of the time range, not the increase within each bucket."""
     with psycopg.connect(api.db_url) as conn:
-        load_days(conn, 1, ROLLED_DAYS)
-        assert refresh_rollups(conn) > 0
-        conn.commit()
-        load_days(conn, ROLLED_DAYS + 1, 12)
-        conn.commit()
-        refresh_pending(conn)
-        conn.commit()
+        load_with_a_pending_tail(conn)
         names = dict(conn.execute("SELECT code::text, name FROM iw_region WHERE code IN (360100, 360700)").fetchall())
         names |= dict(conn.execute("SELECT id, name || ' ' || name_zh FROM operator WHERE id = 'cmcc'").fetchall())
         cases = [
@@ -242,13 +242,7 @@ def test_the_data_centre_board_shows_each_centre_as_its_own_series_pending_days_
     the board's table shows each centre's last day. (The rollups keep one entity indicator, PUE:
     metrics.rollups.rollups_keep.)"""
     with psycopg.connect(api.db_url) as conn:
-        load_days(conn, 1, ROLLED_DAYS)
-        assert refresh_rollups(conn) > 0
-        conn.commit()
-        load_days(conn, ROLLED_DAYS + 1, 12)
-        conn.commit()
-        refresh_pending(conn)
-        conn.commit()
+        load_with_a_pending_tail(conn)
         for ind in ("dc_pue",):
             every = conn.execute(
                 "SELECT entity, region, operator, ts, value, pending, current FROM iw_entity_series(%s, '1d', %s, %s)",
