@@ -1,6 +1,7 @@
 """What migration 0150 publishes for the boards: the one stale rule of a feed (iw_feed_stale, which Python's
 is_stale and STALE_FACTOR name and feed_freshness reads), the metrics' cadences it needs (iw_metric, equal to
-the catalogue), feed freshness per region and per operator × metric, and the data centres of the series."""
+the catalogue), feed freshness per region and per operator × metric; and what 0190 publishes, every data
+centre's series at once (iw_entity_series)."""
 
 from __future__ import annotations
 
@@ -96,13 +97,13 @@ def test_the_series_entities_are_the_data_centres_with_a_bucket_in_the_range(con
             assert report.rejected == 0, report.rejections
     assert refresh_rollups(conn) > 0
     listed = conn.execute(
-        "SELECT region, operator, entity FROM iw_series_entities('dc_pue', '1d', %s, %s) ORDER BY entity",
+        "SELECT DISTINCT region, operator, entity FROM iw_entity_series('dc_pue', '1d', %s, %s) ORDER BY entity",
         (T0, T0 + timedelta(days=5)),
     ).fetchall()
     assert listed == [(360700, "cmcc", "dc-gz-1"), (360100, "cmcc", "dc-nc-1")]
     later = T0 + timedelta(days=30)
     assert conn.execute(
-        "SELECT count(*) FROM iw_series_entities('dc_pue', '1d', %s, %s)", (later, later + timedelta(days=5))
+        "SELECT count(*) FROM iw_entity_series('dc_pue', '1d', %s, %s)", (later, later + timedelta(days=5))
     ).fetchone() == (0,)
 
 

@@ -243,22 +243,22 @@ def test_the_data_centre_board_shows_each_centre_as_its_own_series_pending_days_
     metrics.rollups.rollups_keep.)"""
     with psycopg.connect(api.db_url) as conn:
         load_with_a_pending_tail(conn)
-        for ind in ("dc_pue",):
-            every = conn.execute(
-                "SELECT entity, region, operator, ts, value, pending, current FROM iw_entity_series(%s, '1d', %s, %s)",
-                (ind, START, END),
+        ind = "dc_pue"
+        every = conn.execute(
+            "SELECT entity, region, operator, ts, value, pending, current FROM iw_entity_series(%s, '1d', %s, %s)",
+            (ind, START, END),
+        ).fetchall()
+        assert {(r, o, e) for e, r, o, *_ in every} == set(CENTRES), ind
+        assert any(p for *_, p, _ in every) and not all(p for *_, p, _ in every), ind
+        for region, op, dc in CENTRES:
+            one = conn.execute(
+                "SELECT ts, value, pending, current FROM iw_indicator_series(%s, %s, %s, %s, %s, '1d', %s)"
+                " WHERE value IS NOT NULL",
+                (ind, region, op, START, END, dc),
             ).fetchall()
-            assert {(r, o, e) for e, r, o, *_ in every} == set(CENTRES), ind
-            assert any(p for *_, p, _ in every) and not all(p for *_, p, _ in every), ind
-            for region, op, dc in CENTRES:
-                one = conn.execute(
-                    "SELECT ts, value, pending, current FROM iw_indicator_series(%s, %s, %s, %s, %s, '1d', %s)"
-                    " WHERE value IS NOT NULL",
-                    (ind, region, op, START, END, dc),
-                ).fetchall()
-                mine = sorted((t, v, p, c) for e, _, _, t, v, p, c in every if e == dc)
-                assert [(t, p, c) for t, _, p, c in mine] == [(t, p, c) for t, _, p, c in one], (ind, dc)
-                assert [v for _, v, _, _ in mine] == pytest.approx([v for _, v, _, _ in one], rel=1e-12), (ind, dc)
+            mine = sorted((t, v, p, c) for e, _, _, t, v, p, c in every if e == dc)
+            assert [(t, p, c) for t, _, p, c in mine] == [(t, p, c) for t, _, p, c in one], (ind, dc)
+            assert [v for _, v, _, _ in mine] == pytest.approx([v for _, v, _, _ in one], rel=1e-12), (ind, dc)
         table = board_panel(conn, "data-centres", "Data centres, PUE of the last day in the time range", {})
         newest = buckets(START, END, "1d")[-1]
         for region, op, dc in CENTRES:
