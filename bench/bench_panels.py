@@ -251,9 +251,12 @@ def main() -> None:
     os.environ["INFRAWATCH_DATABASE_URL"] = url
     with psycopg.connect(url) as conn:
         if args.reuse:
-            row = conn.execute("SELECT max(ts), count(DISTINCT entity) FROM observation WHERE entity <> ''").fetchone()
+            row = conn.execute(
+                "SELECT max(ts), count(DISTINCT entity), min(ts) FROM observation WHERE entity <> ''"
+            ).fetchone()
             assert row is not None and row[0] is not None, "iw_bench_panels holds no meter readings: load it first"
             end, args.dcs = row[0], int(row[1])
+            args.days = round((row[0] - row[2]).total_seconds() / 86400)
             daily = int(conn.execute("SELECT count(*) FROM observation WHERE entity = ''").fetchone()[0])
             meters = int(conn.execute("SELECT count(*) FROM observation WHERE entity <> ''").fetchone()[0])
             timings["daily"] = timings["meters"] = float("nan")
@@ -277,7 +280,7 @@ def main() -> None:
         timings["rollups"] = time.perf_counter() - t
         conn.commit()
         with psycopg.connect(url, autocommit=True) as maintenance:  # as the scheduler's rollups job does
-            maintenance.execute("ANALYZE indicator_rollup, indicator_pending")
+            maintenance.execute("ANALYZE indicator_rollup, indicator_pending, series_hour")
         if not args.reuse:
             metrics.load_targets(conn)
         key, _ = create_key(conn, role="viewer", operator=None, name="bench", secret=SECRET)

@@ -213,7 +213,7 @@ def register(app: typer.Typer) -> None:
 
         with connect() as conn:
             if full:
-                out.print(f"days queued: {mark_all_dirty(conn)}")
+                out.print(f"hours queued: {mark_all_dirty(conn)}")
             n = refresh_rollups(conn)
             analyzed = analyze_changed(conn, ROLLUP_TABLES) if n else []
         out.print(f"rollup rows written: {n}" + (f"; analysed {', '.join(analyzed)}" if analyzed else ""))

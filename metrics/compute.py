@@ -128,6 +128,47 @@ def volumes(s: Series, kind: str, lo: FloatArray, hi: FloatArray) -> tuple[Float
     return window_sums(s.ts, amounts, lo, hi, ending=kind == "delta")
 
 
+def volumes_of_many(
+    series: Sequence[Series], kind: str, lo: FloatArray, hi: FloatArray
+) -> tuple[FloatArray, FloatArray]:
+    """`volumes` of many series at once: (sums, reading counts), each of shape (series, buckets), equal to
+    calling `volumes` on each. The series are laid end to end and every (series, bucket edge) is found by one
+    search on integer keys (series number, place among the edges), so that the cost is not a call per series."""
+    lo, hi = np.asarray(lo, dtype=float), np.asarray(hi, dtype=float)
+    shape = (len(series), len(lo))
+    if not series or not len(lo):
+        return np.zeros(shape), np.zeros(shape)
+    lengths = np.array([len(s) for s in series])
+    ts = np.concatenate([s.ts for s in series]) if lengths.sum() else np.zeros(0)
+    value = np.concatenate([s.value for s in series]) if lengths.sum() else np.zeros(0)
+    owner = np.repeat(np.arange(len(series)), lengths)
+    first = np.concatenate(([True], owner[1:] != owner[:-1])) if len(ts) else np.zeros(0, dtype=bool)
+    prev = np.concatenate(([np.nan], value[:-1]))
+    if kind == "counter":
+        amounts = np.where(value >= prev, value - prev, value)
+        amounts[first] = 0.0
+    elif kind == "ytd":
+        years = plan_years(ts)
+        same_year = np.concatenate(([False], years[1:] == years[:-1])) & ~first
+        amounts = np.where(same_year, value - prev, value)
+    else:
+        amounts = value
+    # each point's place among the bucket edges: for a delta (ts in (lo, hi]) how many edges lie before it,
+    # otherwise (ts in [lo, hi)) how many lie at or before it; "ts before edge e" is then "place <= e"
+    edges = np.unique(np.concatenate([lo, hi]))
+    place = np.searchsorted(edges, ts, side="left" if kind == "delta" else "right")
+    stride = len(edges) + 1
+    keys = owner * stride + place  # sorted: by series, then by time
+    base = (np.arange(len(series)) * stride)[:, None]
+    a = np.searchsorted(keys, base + np.searchsorted(edges, lo)[None, :], side="right")
+    b = np.searchsorted(keys, base + np.searchsorted(edges, hi)[None, :], side="right")
+    counts = b - a
+    # each bucket's sum over its own slice (a running sum over every series would lose a small bucket's digits)
+    slices = np.stack([a.ravel(), b.ravel()], axis=1).ravel()
+    sums = np.add.reduceat(np.append(amounts, 0.0), slices)[::2].reshape(shape)
+    return np.where(counts > 0, sums, 0.0), counts.astype(float)
+
+
 def first_level_after(s: Series, lo: float, hi: float) -> float | None:
     """The first reading with lo <= ts < hi, or None."""
     i = int(np.searchsorted(s.ts, lo, side="left"))
@@ -166,12 +207,8 @@ def combine_gauges(series: Iterable[Series], at: FloatArray, staleness_s: float)
 def combine_volumes(series: Iterable[Series], kind: str, lo: FloatArray, hi: FloatArray) -> Combined:
     """Sum of the volumes of delta or counter series within each [lo, hi)."""
     lo = np.asarray(lo, dtype=float)
-    total = np.zeros(lo.shape)
-    counted = np.zeros(lo.shape)
-    for s in series:
-        v, n = volumes(s, kind, lo, np.asarray(hi, dtype=float))
-        total += v
-        counted += n > 0
+    v, n = volumes_of_many(list(series), kind, lo, np.asarray(hi, dtype=float))
+    total, counted = v.sum(axis=0), (n > 0).sum(axis=0).astype(float)
     return Combined(np.where(counted > 0, total, np.nan), counted, np.zeros(lo.shape))
 
 
@@ -245,18 +282,13 @@ def paired_ratio(
     """
     lo = np.asarray(lo, dtype=float)
     hi = np.asarray(hi, dtype=float)
-    num_total = np.zeros(lo.shape)
-    den_total = np.zeros(lo.shape)
-    counted = np.zeros(lo.shape)
-    for num, den in pairs:
-        if num is None or den is None:
-            continue
-        nv, nn = volumes(num, kind_num, lo, hi)
-        dv, dn = volumes(den, kind_den, lo, hi)
-        ok = (nn > 0) & (dn > 0) & (dv > 0)
-        num_total += np.where(ok, nv, 0.0)
-        den_total += np.where(ok, dv, 0.0)
-        counted += ok
+    both = [(n, d) for n, d in pairs if n is not None and d is not None]
+    nv, nn = volumes_of_many([n for n, _ in both], kind_num, lo, hi)
+    dv, dn = volumes_of_many([d for _, d in both], kind_den, lo, hi)
+    ok = (nn > 0) & (dn > 0) & (dv > 0)
+    num_total = np.where(ok, nv, 0.0).sum(axis=0)
+    den_total = np.where(ok, dv, 0.0).sum(axis=0)
+    counted = ok.sum(axis=0).astype(float)
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(den_total > 0, scale * num_total / den_total, np.nan)
     return Combined(ratio, counted, np.zeros(lo.shape)), num_total, den_total

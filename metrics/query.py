@@ -242,7 +242,9 @@ def compute_series(
     inc_start = increase_start or starts[0]
     if data is None:
         since = min(starts[0], inc_start) if since_start else starts[0]
-        data = fetch_indicator_inputs(conn, indicator_id, scope, since, ends[-1])
+        # the readings may be composed per bucket only where every window read starts at a bucket's start
+        span: Interval = interval if not since_start or inc_start == starts[0] else "1h"
+        data = fetch_indicator_inputs(conn, indicator_id, scope, since, ends[-1], span=span)
     ev = evaluate(
         data,
         indicator_id,

@@ -12,7 +12,9 @@ from datetime import datetime, timedelta
 import numpy as np
 import psycopg
 
+from core.planzone import plan_offset_s
 from metrics.compute import Series
+from metrics.hours import summarized_metrics, whole_hours
 from metrics.indicators import Scope, SeriesKey, SeriesMap, fetch_regions, input_metrics, lookback_s
 from metrics.timeutil import Interval
 from reference.catalogue import METRICS, Kind
@@ -57,6 +59,22 @@ def _grouped(conn: psycopg.Connection, sql: str, params: dict[str, object]) -> d
     return out
 
 
+def _grouped_by_id(conn: psycopg.Connection, sql: str, params: dict[str, object]) -> dict[SeriesKey, Series]:
+    """_grouped for a query of (sid, t, value) rows: aggregated by series id (an integer sort, not four
+    columns of text), the series' names joined once per series."""
+    agg = (
+        "SELECT s.metric, s.region, s.operator, s.entity, g.ts, g.vs FROM (SELECT sid,"
+        f" array_agg(t ORDER BY t) AS ts, array_agg(value ORDER BY t) AS vs FROM ({sql}) r GROUP BY sid) g"
+        " JOIN series s ON s.id = g.sid"
+    )
+    out: dict[SeriesKey, Series] = {}
+    with conn.cursor(binary=True) as cur:
+        cur.execute(agg, params)
+        for metric, region, op, ent, ts, values in cur:
+            out[(metric, region, op, ent)] = Series(np.asarray(ts, dtype=float), np.asarray(values, dtype=float))
+    return out
+
+
 def _readings_sql(where: str, lo: str, hi: str) -> str:
     """SQL for the readings with %(lo)s <= ts <= %(hi)s of the series `where` selects (their columns, unqualified):
     the series from `series`, then each one's points read on the primary key (series_id, ts). The points'
@@ -83,11 +101,13 @@ def _edge_sql(
     *,
     last: bool,
     tag: str,
+    by_id: bool = False,
 ) -> str:
     """SQL for each series' latest (last=True) or first reading with %(lo)s <= ts < %(hi)s: the series in
     scope (region-level ones, entity '', of every metric; data-centre ones of the metrics with an entity)
     from `series`, each probed once on the primary key (series_id, ts) (LATERAL … LIMIT 1), so that a long
-    look-back costs nothing. `where` filters the series' columns, unqualified."""
+    look-back costs nothing. `where` filters the series' columns, unqualified; `by_id` names each row's series
+    by its id (sid) instead of its four columns."""
     order = "DESC" if last else "ASC"
     entity = params.get("entity")
     kinds = []
@@ -100,8 +120,9 @@ def _edge_sql(
         kinds.append(f"(s.metric = ANY(%({key})s) AND s.entity <> '')")
     if not kinds:
         return ""
+    keys = "s.id AS sid" if by_id else "s.metric, s.region, s.operator, s.entity"
     return (
-        "SELECT s.metric, s.region, s.operator, s.entity, extract(epoch FROM e.ts)::float8 AS t, e.value"
+        f"SELECT {keys}, extract(epoch FROM e.ts)::float8 AS t, e.value"
         " FROM series s CROSS JOIN LATERAL (SELECT o.ts, o.value FROM observation_point o"
         f" WHERE o.series_id = s.id AND o.ts >= %({lo})s AND o.ts < %({hi})s ORDER BY o.ts {order} LIMIT 1) e"
         f" WHERE {where} AND ({' OR '.join(kinds)})"
@@ -118,10 +139,20 @@ def fetch_series(
     operator: str | None = None,
     entity: str | None = None,
     prior_since: datetime | None = None,
+    summaries: bool = True,
+    span: Interval = "1h",
 ) -> dict[SeriesKey, Series]:
     """Readings with since <= ts < until of the given metrics and regions, grouped by series, plus (with
     `prior_since`) each series' latest reading in [prior_since, since): a gauge's level or a counter's
-    base at `since`. The operator filter is not applied to the administration's reference series."""
+    base at `since`. The operator filter is not applied to the administration's reference series.
+
+    Over whole hours of metrics with hourly summaries (and `summaries`), an hour is read from its summary
+    wherever it is current (fetch_hours): the same values for every bucket of `span` (hours, plan days or
+    months; longer buckets made of whole ones too)."""
+    if summaries and whole_hours(since, until) and set(metrics) <= _summaries_built(conn, metrics):
+        return fetch_hours(
+            conn, metrics, regions, since, until, operator=operator, entity=entity, prior_since=prior_since, span=span
+        )
     where, params = _filters(metrics, regions, operator, entity)
     params.update(since=since, until=until)
     # ts = until too: a delta stamped at a bucket's end is the volume of that bucket
@@ -154,6 +185,121 @@ def fetch_series(
         if prior:
             sql = f"{sql} UNION ALL {prior}"
     return _grouped(conn, sql, params)  # sorted per series in Python, not by the server
+
+
+def _summaries_built(conn: psycopg.Connection, metrics: tuple[str, ...] | list[str]) -> set[str]:
+    """Which of `metrics` have complete hourly summaries (series_hour_state)."""
+    wanted = [m for m in metrics if m in summarized_metrics()]
+    if not wanted:
+        return set()
+    rows = conn.execute("SELECT metric FROM series_hour_state WHERE metric = ANY(%s)", (wanted,)).fetchall()
+    return {r[0] for r in rows}
+
+
+# Every hour with readings in [since, until), summarized: the clean ones (rollup_dirty does not name them) from
+# series_hour, the others from their readings in this statement, by the same rule (iw_hour_summaries, 0200).
+_HOUR_SUMMARIES = """
+hs AS (
+    SELECT s.id AS sid, s.metric, h.hour, h.readings, h.first_ts, h.first_value, h.last_ts, h.last_value,
+           h.increase, h.resets
+    FROM series s
+    CROSS JOIN LATERAL (SELECT * FROM series_hour h
+                        WHERE h.series_id = s.id AND h.hour >= %(since)s AND h.hour < %(until)s OFFSET 0) h
+    WHERE {where} AND NOT EXISTS (SELECT 1 FROM d WHERE d.metric = s.metric AND d.hour = h.hour)
+    UNION ALL
+    SELECT x.series_id, k.metric, x.hour, x.readings, x.first_ts, x.first_value, x.last_ts, x.last_value,
+           x.increase, x.resets
+    FROM (SELECT d.metric, d.hour, array_agg(s.id) AS ids FROM d JOIN series s ON s.metric = d.metric
+          WHERE {qualified} AND d.hour >= %(since)s AND d.hour < %(until)s GROUP BY d.metric, d.hour) k
+    CROSS JOIN LATERAL iw_hour_summaries(k.ids, k.hour, k.hour + interval '1 hour') x
+)"""
+
+# The hours of each bucket of the read (`span`: hour, plan day or month) composed into one summary: readings
+# added, the first hour's first and the last hour's last reading, the increases added with the increase from
+# each hour's last reading into the next hour's first (as a counter counts it), resets too. Composing never
+# crosses a bucket's boundary, so every bucket's edges keep their readings.
+_SPANS = """
+spans AS (
+    SELECT sid, metric, sum(readings) AS readings,
+           extract(epoch FROM min(first_ts))::float8 AS ft, extract(epoch FROM max(last_ts))::float8 AS lt,
+           (array_agg(first_value ORDER BY hour))[1] AS first_value,
+           (array_agg(last_value ORDER BY hour DESC))[1] AS last_value,
+           sum(increase) + coalesce(sum(CASE WHEN prev IS NULL THEN NULL WHEN first_value >= prev
+                                             THEN first_value - prev ELSE first_value END), 0) AS increase,
+           (sum(resets) + count(*) FILTER (WHERE first_value < prev))::integer AS resets
+    FROM (SELECT hs.*, date_trunc(%(span)s, (hour AT TIME ZONE 'UTC') + make_interval(secs => %(offset)s)) AS bucket,
+                 lag(last_value) OVER (PARTITION BY sid, date_trunc(%(span)s, (hour AT TIME ZONE 'UTC')
+                                        + make_interval(secs => %(offset)s)) ORDER BY hour) AS prev
+          FROM hs) x
+    GROUP BY sid, metric, bucket
+)"""
+
+# With hours as the span, each summary is its own.
+_HOURS = """
+spans AS (
+    SELECT sid, metric, readings, extract(epoch FROM first_ts)::float8 AS ft,
+           extract(epoch FROM last_ts)::float8 AS lt, first_value, last_value, increase, resets
+    FROM hs
+)"""
+
+# Each span stands for its readings by its first and last reading and, for a counter that reset within it,
+# two points between them: one that carries the increase before the last reading's level (first + increase −
+# last: never below first, since after a reset the increase includes the last level; held at first against
+# rounding) and a zero, from which the last reading is a plain rise. Their increments add up to the span's
+# increase, and the increment into what follows is taken from the real last reading.
+_SPAN_POINTS = """
+SELECT c.sid, x.t, x.v AS value
+FROM spans c
+CROSS JOIN LATERAL (VALUES (0, c.ft, c.first_value),
+                           (1, c.ft + (c.lt - c.ft) / 3, greatest(c.first_value, c.first_value + c.increase - c.last_value)),
+                           (2, c.ft + 2 * (c.lt - c.ft) / 3, 0.0::float8),
+                           (3, c.lt, c.last_value)) AS x(k, t, v)
+WHERE x.k = 0 OR (x.k = 3 AND c.readings > 1) OR (x.k IN (1, 2) AND c.resets > 0 AND c.metric = ANY(%(counters)s))
+"""
+
+
+def fetch_hours(
+    conn: psycopg.Connection,
+    metrics: tuple[str, ...] | list[str],
+    regions: list[int] | None,
+    since: datetime,
+    until: datetime,
+    *,
+    operator: str | None = None,
+    entity: str | None = None,
+    prior_since: datetime | None = None,
+    span: Interval = "1h",
+) -> dict[SeriesKey, Series]:
+    """fetch_series over the whole UTC hours [since, until) of metrics whose hourly summaries are built, for
+    buckets of `span`: the summaries of each bucket's hours composed (series_hour for the clean hours, those
+    rollup_dirty names summarized from their readings), and (with `prior_since`) each series' latest raw
+    reading in [prior_since, since). The series this returns give every bucket of `span` (or longer, made of
+    whole ones) the value of the raw readings. One statement, one snapshot."""
+    where, params = _filters(metrics, regions, operator, entity)
+    qualified, _ = _filters(metrics, regions, operator, entity, alias="s")
+    params.update(
+        since=since,
+        until=until,
+        d_lo=(since - timedelta(days=1)).date(),
+        d_hi=(until + timedelta(days=1)).date(),
+        counters=[m for m in metrics if METRICS[m].kind == Kind.COUNTER],
+        span={"1h": "hour", "1d": "day", "1mo": "month"}[span],
+        offset=plan_offset_s(),
+    )
+    sql = (
+        "WITH d AS MATERIALIZED (SELECT metric, (day + make_interval(hours => hour)) AT TIME ZONE 'UTC' AS hour"
+        " FROM rollup_dirty WHERE metric = ANY(%(metrics)s) AND day >= %(d_lo)s AND day <= %(d_hi)s), "
+        + _HOUR_SUMMARIES.format(where=where, qualified=qualified)
+        + ", "
+        + (_HOURS if span == "1h" else _SPANS)
+        + _SPAN_POINTS
+    )
+    if prior_since is not None and prior_since < since:
+        params["prior_since"] = prior_since
+        prior = _edge_sql(metrics, where, params, "prior_since", "since", last=True, tag="p", by_id=True)
+        if prior:
+            sql = f"{sql} UNION ALL {prior}"
+    return _grouped_by_id(conn, sql, params)
 
 
 def fetch_edges(
@@ -199,9 +345,12 @@ def fetch_indicator_inputs(
     scope: Scope,
     since: datetime,
     until: datetime,
+    *,
+    span: Interval = "1h",
 ) -> SeriesMap:
     """Every reading an indicator needs for a scope in [since, until], plus each series' reading before
-    `since` far enough back to carry a level or a counter into the window."""
+    `since` far enough back to carry a level or a counter into the window; for buckets of `span` from
+    `since` on, whole hours may come from their summaries (fetch_series)."""
     back = timedelta(seconds=lookback_s(indicator_id))
     return fetch_series(
         conn,
@@ -212,6 +361,7 @@ def fetch_indicator_inputs(
         operator=scope.operator_id,
         entity=scope.entity,
         prior_since=since - back,
+        span=span,
     )
 
 

@@ -27,6 +27,7 @@ import psycopg
 from psycopg import sql
 
 from metrics.db import owns_transaction
+from metrics.hours import keep_current
 from metrics.indicators import Scope, SeriesMap, evaluate, input_metrics, is_gauge_based, lookback_s, staleness_s
 from metrics.readers import fetch_series
 from metrics.timeutil import EPSILON, PLAN_TZ, Interval, buckets, epoch, floor_bucket, next_bucket, now, start_of_day
@@ -86,11 +87,12 @@ def merge_spans(spans: list[tuple[date, date]]) -> list[tuple[date, date]]:
 
 @owns_transaction
 def mark_all_dirty(conn: psycopg.Connection) -> int:
-    """Queue every (metric, UTC day) that has observations, for a full rebuild; returns how many days."""
+    """Queue every (metric, UTC day, hour) that has observations, for a full rebuild (the hourly summaries
+    included); returns how many hours."""
     with conn.transaction():
         cur = conn.execute(
-            "INSERT INTO rollup_dirty (metric, day)"
-            " SELECT DISTINCT metric, (ts AT TIME ZONE 'UTC')::date FROM observation ON CONFLICT DO NOTHING"
+            "INSERT INTO rollup_dirty (metric, day, hour) SELECT DISTINCT metric, (ts AT TIME ZONE 'UTC')::date,"
+            " extract(hour FROM ts AT TIME ZONE 'UTC')::smallint FROM observation ON CONFLICT DO NOTHING"
         )
         n = cur.rowcount
     return n
@@ -106,9 +108,10 @@ def refresh_rollups(conn: psycopg.Connection) -> int:
         got = conn.execute("SELECT pg_try_advisory_xact_lock(%s)", (_LOCK,)).fetchone()
         if not got or not got[0]:
             return 0
-        dirty = conn.execute("DELETE FROM rollup_dirty RETURNING metric, day").fetchall()
+        dirty = conn.execute("DELETE FROM rollup_dirty RETURNING metric, day, hour").fetchall()
+        summaries = keep_current(conn, dirty)  # the hourly summaries first: the buckets below read them
         by_metric: dict[str, list[date]] = defaultdict(list)
-        for metric, day in dirty:
+        for metric, day, _ in dirty:
             by_metric[metric].append(day)
         today = now().astimezone(PLAN_TZ).date()
         for ind in rolled_up_indicators():
@@ -124,7 +127,8 @@ def refresh_rollups(conn: psycopg.Connection) -> int:
         "rollups refreshed",
         extra={
             "event": "rollups.refresh",
-            "dirty_days": len(dirty),
+            "dirty_hours": len(dirty),
+            "hour_summaries": summaries,
             "rows": written,
             "ms": round((time.perf_counter() - started) * 1000, 1),
         },

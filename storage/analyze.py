@@ -17,7 +17,7 @@ OBSERVATIONS = "observation_point"
 #: what a bulk load writes besides the observation partitions
 LOAD_TABLES = ("series", "observation_history", "feed_freshness", "quarantine", "ingest_batch", "rollup_dirty")
 #: what a rollup rebuild writes
-ROLLUP_TABLES = ("indicator_rollup", "rollup_state")
+ROLLUP_TABLES = ("indicator_rollup", "rollup_state", "series_hour")
 #: a table analysed before is analysed again once this share of its rows changed
 CHANGED_SHARE = 0.1
 
