@@ -2,12 +2,13 @@
 first build, and the hours a rollup refresh consumes summarized again in its transaction, so that every hour
 rollup_dirty does not name has a current summary. metrics.readers reads them in place of the raw readings.
 
-A summary holds an hour's first and last reading, how many, and the increase between them as a counter
-counts it, resets included. For buckets made of whole UTC hours that is all the rules of metrics.compute look
-at: a gauge's level before an hour boundary and its first reading in a bucket, a counter's increments (the
-increment into an hour from the previous hour's last reading, the rest within it), a year-to-date figure's
-increments within its plan year. Sub-daily metrics only (a daily statistic has one reading a day: a summary
-would not be smaller); a delta (the volume of the interval ending at its reading) is read raw.
+A summary holds an hour's first value, its last reading, how many, and the increase between them as a
+counter counts it, resets included. For buckets made of whole UTC hours that is all the rules of
+metrics.compute look at: a gauge's level before an hour boundary and its first value in a bucket, a
+counter's increments (the increment into an hour from the previous hour's last reading, the rest within it),
+a year-to-date figure's increments within its plan year. Sub-daily metrics only (a daily statistic has one
+reading a day: a summary would not be smaller); a delta (the volume of the interval ending at its reading)
+is read raw.
 """
 
 from __future__ import annotations

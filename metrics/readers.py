@@ -200,15 +200,15 @@ def _summaries_built(conn: psycopg.Connection, metrics: tuple[str, ...] | list[s
 # series_hour, the others from their readings in this statement, by the same rule (iw_hour_summaries, 0200).
 _HOUR_SUMMARIES = """
 hs AS (
-    SELECT s.id AS sid, s.metric, h.hour, h.readings, h.first_ts, h.first_value, h.last_ts, h.last_value,
-           h.increase, h.resets
+    SELECT s.id AS sid, s.metric, h.hour, h.readings, h.first_value, h.last_ts, h.last_value, h.increase,
+           h.resets
     FROM series s
     CROSS JOIN LATERAL (SELECT * FROM series_hour h
                         WHERE h.series_id = s.id AND h.hour >= %(since)s AND h.hour < %(until)s OFFSET 0) h
     WHERE {where} AND NOT EXISTS (SELECT 1 FROM d WHERE d.metric = s.metric AND d.hour = h.hour)
     UNION ALL
-    SELECT x.series_id, k.metric, x.hour, x.readings, x.first_ts, x.first_value, x.last_ts, x.last_value,
-           x.increase, x.resets
+    SELECT x.series_id, k.metric, x.hour, x.readings, x.first_value, x.last_ts, x.last_value, x.increase,
+           x.resets
     FROM (SELECT d.metric, d.hour, array_agg(s.id) AS ids FROM d JOIN series s ON s.metric = d.metric
           WHERE {qualified} AND d.hour >= %(since)s AND d.hour < %(until)s GROUP BY d.metric, d.hour) k
     CROSS JOIN LATERAL iw_hour_summaries(k.ids, k.hour, k.hour + interval '1 hour') x
@@ -221,7 +221,7 @@ hs AS (
 _SPANS = """
 spans AS (
     SELECT sid, metric, sum(readings) AS readings,
-           extract(epoch FROM min(first_ts))::float8 AS ft, extract(epoch FROM max(last_ts))::float8 AS lt,
+           extract(epoch FROM min(hour))::float8 AS ft, extract(epoch FROM max(last_ts))::float8 AS lt,
            (array_agg(first_value ORDER BY hour))[1] AS first_value,
            (array_agg(last_value ORDER BY hour DESC))[1] AS last_value,
            sum(increase) + coalesce(sum(CASE WHEN prev IS NULL THEN NULL WHEN first_value >= prev
@@ -237,16 +237,18 @@ spans AS (
 # With hours as the span, each summary is its own.
 _HOURS = """
 spans AS (
-    SELECT sid, metric, readings, extract(epoch FROM first_ts)::float8 AS ft,
+    SELECT sid, metric, readings, extract(epoch FROM hour)::float8 AS ft,
            extract(epoch FROM last_ts)::float8 AS lt, first_value, last_value, increase, resets
     FROM hs
 )"""
 
-# Each span stands for its readings by its first and last reading and, for a counter that reset within it,
-# two points between them: one that carries the increase before the last reading's level (first + increase −
-# last: never below first, since after a reset the increase includes the last level; held at first against
-# rounding) and a zero, from which the last reading is a plain rise. Their increments add up to the span's
-# increase, and the increment into what follows is taken from the real last reading.
+# Each span stands for its readings by its last reading (at its ts) and, with more than one, its first value
+# at the span's start (a read of whole hours asks of the first reading only its value and its hour) and, for
+# a counter that reset within it, two points between them: one that carries the increase before the last
+# reading's level (first + increase − last: never below first, since after a reset the increase includes the
+# last level; held at first against rounding) and a zero, from which the last reading is a plain rise. Their
+# increments add up to the span's increase, and the increment into what follows is taken from the real last
+# reading.
 _SPAN_POINTS = """
 SELECT c.sid, x.t, x.v AS value
 FROM spans c
@@ -254,7 +256,7 @@ CROSS JOIN LATERAL (VALUES (0, c.ft, c.first_value),
                            (1, c.ft + (c.lt - c.ft) / 3, greatest(c.first_value, c.first_value + c.increase - c.last_value)),
                            (2, c.ft + 2 * (c.lt - c.ft) / 3, 0.0::float8),
                            (3, c.lt, c.last_value)) AS x(k, t, v)
-WHERE x.k = 0 OR (x.k = 3 AND c.readings > 1) OR (x.k IN (1, 2) AND c.resets > 0 AND c.metric = ANY(%(counters)s))
+WHERE x.k = 3 OR (x.k = 0 AND c.readings > 1) OR (x.k IN (1, 2) AND c.resets > 0 AND c.metric = ANY(%(counters)s))
 """
 
 

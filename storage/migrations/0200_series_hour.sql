@@ -1,6 +1,8 @@
 -- Per-series hourly summaries of the sub-daily metrics (the data-centre meters): for each series and UTC hour
--- with readings, how many, the first and the last (ts, value), and the increase between them as a counter
--- counts it (Prometheus' increase(): after a reset, the new reading itself) with the number of resets.
+-- with readings, how many, the first value, the last (ts, value), and the increase between them as a counter
+-- counts it (Prometheus' increase(): after a reset, the new reading itself) with the number of resets. (The
+-- first reading's ts is not kept: a read of whole hours needs only its hour. About 116 bytes a row with its
+-- key, 10 bytes a reading of a 5-minute meter.)
 --
 -- Kept current by the rollup refresh for every hour that rollup_dirty does not name: it summarizes the hours it
 -- consumes in the same transaction (metrics.hours). A live read of whole hours therefore reads one summary row
@@ -12,17 +14,17 @@
 -- An hour's summary depends on its own readings only (the increase across the boundary to the previous hour
 -- is taken at read time from the two summaries), so a changed reading changes one summary.
 
+-- (columns ordered so that no padding is stored)
 CREATE TABLE series_hour (
     series_id   integer NOT NULL,
-    hour        timestamptz NOT NULL,
     readings    integer NOT NULL CHECK (readings > 0),
-    first_ts    timestamptz NOT NULL,
+    resets      integer NOT NULL,
+    hour        timestamptz NOT NULL,
     first_value double precision NOT NULL,
     last_ts     timestamptz NOT NULL,
     last_value  double precision NOT NULL,
     -- Σ over the hour's readings after its first: value − previous, or value after a reset (value < previous)
     increase    double precision NOT NULL,
-    resets      integer NOT NULL,
     PRIMARY KEY (series_id, hour)
 );
 
@@ -33,16 +35,14 @@ CREATE TABLE series_hour_state (
 
 -- The summaries of the readings of `p_series` with p_lo <= ts < p_hi, one row per series and UTC hour.
 CREATE FUNCTION iw_hour_summaries(p_series integer[], p_lo timestamptz, p_hi timestamptz)
-RETURNS TABLE (series_id integer, hour timestamptz, readings integer, first_ts timestamptz,
+RETURNS TABLE (series_id integer, readings integer, resets integer, hour timestamptz,
                first_value double precision, last_ts timestamptz, last_value double precision,
-               increase double precision, resets integer)
+               increase double precision)
 LANGUAGE sql STABLE AS $$
-    SELECT r.series_id, r.hour, count(*)::integer,
-           min(r.ts), (array_agg(r.value ORDER BY r.ts))[1],
-           max(r.ts), (array_agg(r.value ORDER BY r.ts DESC))[1],
+    SELECT r.series_id, count(*)::integer, (count(*) FILTER (WHERE r.value < r.prev))::integer, r.hour,
+           (array_agg(r.value ORDER BY r.ts))[1], max(r.ts), (array_agg(r.value ORDER BY r.ts DESC))[1],
            coalesce(sum(CASE WHEN r.value >= r.prev THEN r.value - r.prev ELSE r.value END)
-                    FILTER (WHERE r.prev IS NOT NULL), 0),
-           (count(*) FILTER (WHERE r.value < r.prev))::integer
+                    FILTER (WHERE r.prev IS NOT NULL), 0)
     FROM (
         SELECT p.series_id, date_trunc('hour', p.ts, 'UTC') AS hour, p.ts, p.value,
                lag(p.value) OVER (PARTITION BY p.series_id, date_trunc('hour', p.ts, 'UTC') ORDER BY p.ts) AS prev
@@ -61,11 +61,10 @@ LANGUAGE sql AS $$
         INSERT INTO series_hour AS h
         SELECT x.* FROM d JOIN series s ON s.metric = d.metric
         CROSS JOIN LATERAL iw_hour_summaries(ARRAY[s.id], d.hour, d.hour + interval '1 hour') x
-        ORDER BY 1, 2
+        ORDER BY x.series_id, x.hour
         ON CONFLICT (series_id, hour) DO UPDATE SET
-            readings = EXCLUDED.readings, first_ts = EXCLUDED.first_ts, first_value = EXCLUDED.first_value,
-            last_ts = EXCLUDED.last_ts, last_value = EXCLUDED.last_value, increase = EXCLUDED.increase,
-            resets = EXCLUDED.resets
+            readings = EXCLUDED.readings, resets = EXCLUDED.resets, first_value = EXCLUDED.first_value,
+            last_ts = EXCLUDED.last_ts, last_value = EXCLUDED.last_value, increase = EXCLUDED.increase
         RETURNING 1
     )
     SELECT count(*) FROM done
