@@ -6,6 +6,8 @@ import math
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from metrics import compute, verdict
 from metrics.compute import Series
@@ -217,3 +219,39 @@ def test_dirty_days_merge_into_ranges_capped_at_today() -> None:
         (date(2023, 1, 1), date(2023, 1, 4)),
         (date(2023, 3, 1), date(2023, 3, 2)),
     ]
+
+
+# -- many series at once -----------------------------------------------------------------------------------
+
+_times = st.lists(st.sampled_from([float(t) for t in range(-10, 110, 5)] + [37.5, 42.25]), unique=True, max_size=9)
+
+
+@st.composite
+def _series_sets(draw: st.DrawFn) -> tuple[list[Series], np.ndarray, np.ndarray, str]:
+    series = []
+    for ts in draw(st.lists(_times, max_size=5)):
+        values = draw(st.lists(st.floats(0, 1e6, allow_nan=False), min_size=len(ts), max_size=len(ts)))
+        series.append(Series.of(zip(ts, values, strict=True)))
+    edges = sorted(draw(st.sets(st.sampled_from([float(t) for t in range(-20, 130, 10)]), min_size=2, max_size=6)))
+    kind = draw(st.sampled_from(["counter", "delta", "ytd"]))
+    return series, np.array(edges[:-1]), np.array(edges[1:]), kind
+
+
+@settings(max_examples=300, deadline=None)
+@given(_series_sets())
+def test_volumes_of_many_series_equal_each_series_on_its_own(case: tuple) -> None:
+    series, lo, hi, kind = case
+    sums, counts = compute.volumes_of_many(series, kind, lo, hi)
+    assert sums.shape == counts.shape == (len(series), len(lo))
+    for i, s in enumerate(series):
+        one, n = compute.volumes(s, kind, lo, hi)
+        np.testing.assert_allclose(sums[i], one, rtol=1e-9, atol=1e-6)
+        assert counts[i].tolist() == n.tolist()
+
+
+def test_volumes_of_many_keep_a_small_bucket_beside_large_ones_exact() -> None:
+    # a running sum over every series would round 0.1 away beside 1e17
+    big = Series(np.array([0.0, 10.0]), np.array([0.0, 1e17]))
+    small = Series(np.array([0.0, 10.0]), np.array([0.0, 0.1]))
+    sums, _ = compute.volumes_of_many([big, small], "counter", np.array([0.0]), np.array([20.0]))
+    assert sums[:, 0].tolist() == [1e17, 0.1]
