@@ -59,8 +59,10 @@ LANGUAGE sql AS $$
         SELECT DISTINCT metric, hour FROM unnest(p_metric, p_hour) AS d(metric, hour)
     ), done AS (
         INSERT INTO series_hour AS h
-        SELECT x.* FROM d JOIN series s ON s.metric = d.metric
-        CROSS JOIN LATERAL iw_hour_summaries(ARRAY[s.id], d.hour, d.hour + interval '1 hour') x
+        SELECT x.*
+        FROM (SELECT d.metric, d.hour, array_agg(s.id) AS ids FROM d JOIN series s ON s.metric = d.metric
+              GROUP BY d.metric, d.hour) k
+        CROSS JOIN LATERAL iw_hour_summaries(k.ids, k.hour, k.hour + interval '1 hour') x
         ORDER BY x.series_id, x.hour
         ON CONFLICT (series_id, hour) DO UPDATE SET
             readings = EXCLUDED.readings, resets = EXCLUDED.resets, first_value = EXCLUDED.first_value,
