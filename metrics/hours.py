@@ -1,6 +1,6 @@
 """Keeping the per-series hourly summaries (series_hour, migration 0200) current: which metrics have them, their
 first build, and the hours a rollup refresh consumes summarized again in its transaction, so that every hour
-rollup_dirty does not name has a current summary. metrics.readers reads them in place of the raw readings.
+rollup_pending does not name (neither marked nor taken by a refresh still running) has a current summary. metrics.readers reads them in place of the raw readings.
 
 A summary holds an hour's first value, its last reading, how many, and the increase between them as a
 counter counts it, resets included. For buckets made of whole UTC hours that is all the rules of

@@ -196,8 +196,9 @@ def _summaries_built(conn: psycopg.Connection, metrics: tuple[str, ...] | list[s
     return {r[0] for r in rows}
 
 
-# Every hour with readings in [since, until), summarized: the clean ones (rollup_dirty does not name them) from
-# series_hour, the others from their readings in this statement, by the same rule (iw_hour_summaries, 0200).
+# Every hour with readings in [since, until), summarized: the clean ones (rollup_pending does not name them:
+# neither marked nor taken by a refresh still running) from series_hour, the others from their readings in
+# this statement, by the same rule (iw_hour_summaries, 0200).
 _HOUR_SUMMARIES = """
 hs AS (
     SELECT s.id AS sid, s.metric, h.hour, h.readings, h.first_value, h.last_ts, h.last_value, h.increase,
@@ -274,7 +275,7 @@ def fetch_hours(
 ) -> dict[SeriesKey, Series]:
     """fetch_series over the whole UTC hours [since, until) of metrics whose hourly summaries are built, for
     buckets of `span`: the summaries of each bucket's hours composed (series_hour for the clean hours, those
-    rollup_dirty names summarized from their readings), and (with `prior_since`) each series' latest raw
+    rollup_pending names summarized from their readings), and (with `prior_since`) each series' latest raw
     reading in [prior_since, since). The series this returns give every bucket of `span` (or longer, made of
     whole ones) the value of the raw readings. One statement, one snapshot."""
     where, params = _filters(metrics, regions, operator, entity)
@@ -290,7 +291,7 @@ def fetch_hours(
     )
     sql = (
         "WITH d AS MATERIALIZED (SELECT metric, (day + make_interval(hours => hour)) AT TIME ZONE 'UTC' AS hour"
-        " FROM rollup_dirty WHERE metric = ANY(%(metrics)s) AND day >= %(d_lo)s AND day <= %(d_hi)s), "
+        " FROM rollup_pending WHERE metric = ANY(%(metrics)s) AND day >= %(d_lo)s AND day <= %(d_hi)s), "
         + _HOUR_SUMMARIES.format(where=where, qualified=qualified)
         + ", "
         + (_HOURS if span == "1h" else _SPANS)

@@ -101,28 +101,38 @@ def mark_all_dirty(conn: psycopg.Connection) -> int:
 @owns_transaction
 def refresh_rollups(conn: psycopg.Connection) -> int:
     """Consume rollup_dirty and recompute what it names; then extend gauge indicators' buckets up to today.
-    Returns the number of rollup rows written. Safe to call concurrently (one refresher runs at a time)."""
+    Returns the number of rollup rows written. Safe to call concurrently (one refresher runs at a time).
+
+    Two transactions (migration 0210): `take_marks` moves the marks to rollup_work in milliseconds, so that
+    writers never wait for the recompute; the recompute deletes them from rollup_work as it commits."""
     started = time.perf_counter()
     written = 0
     with conn.transaction():
-        got = conn.execute("SELECT pg_try_advisory_xact_lock(%s)", (_LOCK,)).fetchone()
-        if not got or not got[0]:
+        got = conn.execute("SELECT pg_try_advisory_lock(%s)", (_LOCK,)).fetchone()  # held across both
+    if not got or not got[0]:
+        return 0
+    try:
+        if not take_marks(conn):
             return 0
-        dirty = conn.execute("DELETE FROM rollup_dirty RETURNING metric, day, hour").fetchall()
-        summaries = keep_current(conn, dirty)  # the hourly summaries first: the buckets below read them
-        by_metric: dict[str, list[date]] = defaultdict(list)
-        for metric, day, _ in dirty:
-            by_metric[metric].append(day)
-        today = now().astimezone(PLAN_TZ).date()
-        for ind in rolled_up_indicators():
-            days = sorted({d for m in input_metrics(ind) for d in by_metric.get(m, [])})
-            ranges = day_ranges(days, _influence_days(ind), today) if days else []
-            if is_gauge_based(ind):
-                ranges = _with_catch_up(conn, ind, ranges, today)
-            for first, last in ranges:
-                written += _recompute(conn, ind, first, last)
-        publish_catalogue(conn)
-        _publish_pending(conn)  # what is still pending (changes that arrived during the refresh), or nothing
+        with conn.transaction():
+            dirty = conn.execute("DELETE FROM rollup_work RETURNING metric, day, hour").fetchall()
+            summaries = keep_current(conn, dirty)  # the hourly summaries first: the buckets below read them
+            by_metric: dict[str, list[date]] = defaultdict(list)
+            for metric, day, _ in dirty:
+                by_metric[metric].append(day)
+            today = now().astimezone(PLAN_TZ).date()
+            for ind in rolled_up_indicators():
+                days = sorted({d for m in input_metrics(ind) for d in by_metric.get(m, [])})
+                ranges = day_ranges(days, _influence_days(ind), today) if days else []
+                if is_gauge_based(ind):
+                    ranges = _with_catch_up(conn, ind, ranges, today)
+                for first, last in ranges:
+                    written += _recompute(conn, ind, first, last)
+            publish_catalogue(conn)
+            _publish_pending(conn)  # what is still pending (changes that arrived during the refresh), or nothing
+    finally:
+        with conn.transaction():
+            conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK,))
     log.info(
         "rollups refreshed",
         extra={
@@ -134,6 +144,31 @@ def refresh_rollups(conn: psycopg.Connection) -> int:
         },
     )
     return written
+
+
+#: How long `take_marks` waits for the writers that are adding marks (a long load holds them until it commits).
+TAKE_MARKS_WAIT = "1s"
+
+
+def take_marks(conn: psycopg.Connection) -> bool:
+    """Move every mark from rollup_dirty to rollup_work in a short transaction. It first locks rollup_dirty
+    against writers, which waits for those that already marked an hour to commit: the recompute then sees
+    their readings. False (nothing moved; the next refresh tries again) when that wait passes TAKE_MARKS_WAIT."""
+    try:
+        with conn.transaction():
+            conn.execute(f"SET LOCAL lock_timeout = '{TAKE_MARKS_WAIT}'")
+            conn.execute("LOCK TABLE rollup_dirty IN SHARE ROW EXCLUSIVE MODE")
+            conn.execute(
+                "WITH taken AS (DELETE FROM rollup_dirty RETURNING metric, day, hour)"
+                " INSERT INTO rollup_work (metric, day, hour) SELECT * FROM taken ON CONFLICT DO NOTHING"
+            )
+    except psycopg.errors.LockNotAvailable:
+        log.warning(
+            "rollup refresh skipped: writers held rollup_dirty",
+            extra={"event": "rollups.marks_busy", "waited": TAKE_MARKS_WAIT},
+        )
+        return False
+    return True
 
 
 def _with_catch_up(
@@ -294,7 +329,7 @@ def live_cutoff(
     end = next_bucket(starts[-1], interval)
     back = timedelta(days=_influence_days(indicator_id) + 1)
     row = conn.execute(
-        "SELECT min((day + make_interval(hours => hour)) AT TIME ZONE 'UTC') FROM rollup_dirty"
+        "SELECT min((day + make_interval(hours => hour)) AT TIME ZONE 'UTC') FROM rollup_pending"
         " WHERE metric = ANY(%s) AND day >= %s AND day <= %s",
         (list(input_metrics(indicator_id)), (starts[0] - back).date(), (end + timedelta(days=1)).date()),
     ).fetchone()
@@ -347,7 +382,8 @@ PENDING_MAX = timedelta(days=100)
 def _pending_cutoff(conn: psycopg.Connection, indicator_id: str, today: date) -> datetime | None:
     """stale_from over every pending change of the indicator's inputs (and its gauge levels carried so far)."""
     row = conn.execute(
-        "SELECT min((day + make_interval(hours => hour)) AT TIME ZONE 'UTC') FROM rollup_dirty WHERE metric = ANY(%s)",
+        "SELECT min((day + make_interval(hours => hour)) AT TIME ZONE 'UTC') FROM rollup_pending"
+        " WHERE metric = ANY(%s)",
         (list(input_metrics(indicator_id)),),
     ).fetchone()
     first_dirty = row[0] if row else None
