@@ -88,10 +88,11 @@ def merge_spans(spans: list[tuple[date, date]]) -> list[tuple[date, date]]:
 @owns_transaction
 def mark_all_dirty(conn: psycopg.Connection) -> int:
     """Queue every (metric, UTC day, hour) that has observations, for a full rebuild (the hourly summaries
-    included); returns how many hours."""
+    included); returns how many hours. Into rollup_work, which writers never touch: marking every hour in
+    rollup_dirty would make a writer of a current hour wait for this long statement to commit."""
     with conn.transaction():
         cur = conn.execute(
-            "INSERT INTO rollup_dirty (metric, day, hour) SELECT DISTINCT metric, (ts AT TIME ZONE 'UTC')::date,"
+            "INSERT INTO rollup_work (metric, day, hour) SELECT DISTINCT metric, (ts AT TIME ZONE 'UTC')::date,"
             " extract(hour FROM ts AT TIME ZONE 'UTC')::smallint FROM observation ON CONFLICT DO NOTHING"
         )
         n = cur.rowcount

@@ -205,7 +205,7 @@ def test_a_full_rebuild_marks_every_hour_and_summarizes_it_again(conn: psycopg.C
     conn.commit()
     conn.execute("UPDATE series_hour SET increase = increase + 1000, readings = readings + 1")  # damaged
     assert mark_all_dirty(conn) > 0
-    marked = conn.execute("SELECT count(*) FROM rollup_dirty WHERE metric = ANY(%s)", (list(METERS),)).fetchone()
+    marked = conn.execute("SELECT count(*) FROM rollup_pending WHERE metric = ANY(%s)", (list(METERS),)).fetchone()
     summarized = conn.execute(
         "SELECT count(DISTINCT (s.metric, h.hour)) FROM series_hour h JOIN series s ON s.id = h.series_id"
     ).fetchone()

@@ -15,7 +15,7 @@ import psycopg
 from ingest.pipeline import IngestPipeline
 from metrics import refresh_rollups
 from metrics.readers import fetch_series
-from metrics.rollups import take_marks
+from metrics.rollups import mark_all_dirty, take_marks
 
 PIPE = IngestPipeline()
 HOUR = datetime(2023, 3, 2, 3, tzinfo=UTC)
@@ -108,3 +108,24 @@ def test_a_refresh_that_cannot_take_the_marks_quickly_skips_its_turn(db_url: str
     with psycopg.connect(db_url) as conn:
         assert take_marks(conn) is True
         assert conn.execute("SELECT count(*) FROM rollup_work").fetchone()[0] == 2
+
+
+def test_a_full_rebuild_queued_in_a_long_transaction_does_not_hold_writers(db_url: str) -> None:
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        push(conn, 0, 100.0)
+        refresh_rollups(conn)
+    rebuild = psycopg.connect(db_url)  # `rollups refresh --full` queues every hour, not yet committed
+    try:
+        rebuild.execute("SELECT 1")  # a transaction of the caller's, which mark_all_dirty leaves open
+        assert mark_all_dirty(rebuild) == 2
+        with psycopg.connect(db_url, autocommit=True, options="-c statement_timeout=3000") as writer:
+            started = time.monotonic()
+            push(writer, 20, 140.0)  # the same hour: marked in rollup_dirty, apart from the rebuild's queue
+            assert time.monotonic() - started < 2.0
+        rebuild.commit()
+    finally:
+        rebuild.close()
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        assert conn.execute("SELECT count(*) FROM rollup_pending").fetchone() == (4,)  # queued twice, taken once
+        refresh_rollups(conn)
+        assert conn.execute("SELECT count(*) FROM rollup_pending").fetchone() == (0,)
