@@ -58,18 +58,22 @@ def gauge_levels(s: Series, at: FloatArray, staleness_s: float) -> tuple[FloatAr
     return levels.astype(float), (has & ~fresh)
 
 
-def counter_increments(value: FloatArray) -> FloatArray:
+def counter_increments(value: FloatArray, first: np.ndarray | None = None) -> FloatArray:
     """Volume recorded at each reading of a cumulative counter, as Prometheus' increase() counts it.
 
     The difference from the previous reading; after a reset (a reading lower than the previous one)
-    the new reading itself; the first reading has no base and records 0.
+    the new reading itself; the first reading has no base and records 0. `first` marks the first reading of
+    each series where several lie end to end (default: the array's first only).
     """
     value = np.asarray(value, dtype=float)
     if len(value) == 0:
         return value
     prev = np.concatenate(([np.nan], value[:-1]))
     inc = np.where(value >= prev, value - prev, value)
-    inc[0] = 0.0
+    if first is None:
+        inc[0] = 0.0
+    else:
+        inc[first] = 0.0
     return inc
 
 
@@ -82,16 +86,19 @@ def plan_years(ts: FloatArray) -> np.ndarray:
     return local.astype("datetime64[Y]").astype(np.int64) + 1970
 
 
-def ytd_increments(ts: FloatArray, value: FloatArray) -> FloatArray:
+def ytd_increments(ts: FloatArray, value: FloatArray, first: np.ndarray | None = None) -> FloatArray:
     """Volume recorded at each reading of a year-to-date series: the difference from the previous reading
     of the same year, and for the year's first reading the reading itself (it counts from zero). Summed
-    up to t within a year this gives the latest figure of that year at or before t."""
+    up to t within a year this gives the latest figure of that year at or before t. `first` marks the first
+    reading of each series where several lie end to end."""
     value = np.asarray(value, dtype=float)
     if len(value) == 0:
         return value
     years = plan_years(ts)
     prev = np.concatenate(([np.nan], value[:-1]))
     same_year = np.concatenate(([False], years[1:] == years[:-1]))
+    if first is not None:
+        same_year &= ~first
     return np.where(same_year, value - prev, value)
 
 
@@ -116,23 +123,17 @@ def volumes(s: Series, kind: str, lo: FloatArray, hi: FloatArray) -> tuple[Float
     A delta is the volume of the interval ending at its ts, so it belongs to the bucket (lo, hi] it closes:
     a daily figure stamped 00:00 of 2 June is 1 June's. A counter's increment, and a year-to-date series'
     increment, is booked at the reading that ends it, within [lo, hi) (meters read continuously: a reading
-    at 00:00 opens the day).
+    at 00:00 opens the day). One series of `volumes_of_many`.
     """
-    if kind == "counter":
-        amounts = counter_increments(s.value)
-    elif kind == "ytd":
-        amounts = ytd_increments(s.ts, s.value)
-    else:
-        amounts = s.value
-    lo, hi = np.asarray(lo, dtype=float), np.asarray(hi, dtype=float)
-    return window_sums(s.ts, amounts, lo, hi, ending=kind == "delta")
+    sums, counts = volumes_of_many([s], kind, lo, hi)
+    return sums[0], counts[0]
 
 
 def volumes_of_many(
     series: Sequence[Series], kind: str, lo: FloatArray, hi: FloatArray
 ) -> tuple[FloatArray, FloatArray]:
-    """`volumes` of many series at once: (sums, reading counts), each of shape (series, buckets), equal to
-    calling `volumes` on each. The series are laid end to end and every (series, bucket edge) is found by one
+    """The volumes of many series at once (see `volumes`): (sums, reading counts), each of shape (series,
+    buckets). The series are laid end to end and every (series, bucket edge) is found by one
     search on integer keys (series number, place among the edges), so that the cost is not a call per series."""
     lo, hi = np.asarray(lo, dtype=float), np.asarray(hi, dtype=float)
     shape = (len(series), len(lo))
@@ -143,14 +144,10 @@ def volumes_of_many(
     value = np.concatenate([s.value for s in series]) if lengths.sum() else np.zeros(0)
     owner = np.repeat(np.arange(len(series)), lengths)
     first = np.concatenate(([True], owner[1:] != owner[:-1])) if len(ts) else np.zeros(0, dtype=bool)
-    prev = np.concatenate(([np.nan], value[:-1]))
     if kind == "counter":
-        amounts = np.where(value >= prev, value - prev, value)
-        amounts[first] = 0.0
+        amounts = counter_increments(value, first)
     elif kind == "ytd":
-        years = plan_years(ts)
-        same_year = np.concatenate(([False], years[1:] == years[:-1])) & ~first
-        amounts = np.where(same_year, value - prev, value)
+        amounts = ytd_increments(ts, value, first)
     else:
         amounts = value
     # each point's place among the bucket edges: for a delta (ts in (lo, hi]) how many edges lie before it,

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, date, datetime, time
+from functools import cache
 
 import psycopg
 
@@ -26,10 +27,11 @@ log = logging.getLogger(__name__)
 _HOUR_S = 3600
 
 
-def summarized_metrics() -> list[str]:
+@cache
+def summarized_metrics() -> tuple[str, ...]:
     """The metrics with hourly summaries: pushed more often than daily, of a kind a summary stands for."""
-    return sorted(
-        m.id for m in METRICS.values() if m.cadence_s < 86400 and m.kind in (Kind.COUNTER, Kind.GAUGE, Kind.YTD)
+    return tuple(
+        sorted(m.id for m in METRICS.values() if m.cadence_s < 86400 and m.kind in (Kind.COUNTER, Kind.GAUGE, Kind.YTD))
     )
 
 
@@ -51,7 +53,7 @@ def keep_current(conn: psycopg.Connection, dirty: list[tuple[str, date, int]]) -
     """In the refresh's transaction, for the (metric, UTC day, hour) it consumed from rollup_dirty: summarize
     those hours of the summarized metrics again, and build every summary of a metric that has none yet.
     Returns the summaries written."""
-    wanted = summarized_metrics()
+    wanted = list(summarized_metrics())
     built = {r[0] for r in conn.execute("SELECT metric FROM series_hour_state WHERE metric = ANY(%s)", (wanted,))}
     written = 0
     for metric in wanted:

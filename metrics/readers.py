@@ -51,12 +51,7 @@ def _grouped(conn: psycopg.Connection, sql: str, params: dict[str, object]) -> d
         "SELECT metric, region, operator, entity, array_agg(t ORDER BY t), array_agg(value ORDER BY t)"
         f" FROM ({sql}) r GROUP BY metric, region, operator, entity"
     )
-    out: dict[SeriesKey, Series] = {}
-    with conn.cursor(binary=True) as cur:
-        cur.execute(agg, params)
-        for metric, region, op, ent, ts, values in cur:
-            out[(metric, region, op, ent)] = Series(np.asarray(ts, dtype=float), np.asarray(values, dtype=float))
-    return out
+    return _series_of(conn, agg, params)
 
 
 def _grouped_by_id(conn: psycopg.Connection, sql: str, params: dict[str, object]) -> dict[SeriesKey, Series]:
@@ -67,9 +62,14 @@ def _grouped_by_id(conn: psycopg.Connection, sql: str, params: dict[str, object]
         f" array_agg(t ORDER BY t) AS ts, array_agg(value ORDER BY t) AS vs FROM ({sql}) r GROUP BY sid) g"
         " JOIN series s ON s.id = g.sid"
     )
+    return _series_of(conn, agg, params)
+
+
+def _series_of(conn: psycopg.Connection, sql: str, params: dict[str, object]) -> dict[SeriesKey, Series]:
+    """Rows of (metric, region, operator, entity, ts[], value[]) as Series."""
     out: dict[SeriesKey, Series] = {}
     with conn.cursor(binary=True) as cur:
-        cur.execute(agg, params)
+        cur.execute(sql, params)
         for metric, region, op, ent, ts, values in cur:
             out[(metric, region, op, ent)] = Series(np.asarray(ts, dtype=float), np.asarray(values, dtype=float))
     return out
@@ -147,10 +147,10 @@ def fetch_series(
     base at `since`. The operator filter is not applied to the administration's reference series.
 
     Over whole hours of metrics with hourly summaries (and `summaries`), an hour is read from its summary
-    wherever it is current (fetch_hours): the same values for every bucket of `span` (hours, plan days or
+    wherever it is current (_fetch_hours): the same values for every bucket of `span` (hours, plan days or
     months; longer buckets made of whole ones too)."""
     if summaries and whole_hours(since, until) and set(metrics) <= _summaries_built(conn, metrics):
-        return fetch_hours(
+        return _fetch_hours(
             conn, metrics, regions, since, until, operator=operator, entity=entity, prior_since=prior_since, span=span
         )
     where, params = _filters(metrics, regions, operator, entity)
@@ -261,7 +261,7 @@ WHERE x.k = 3 OR (x.k = 0 AND c.readings > 1) OR (x.k IN (1, 2) AND c.resets > 0
 """
 
 
-def fetch_hours(
+def _fetch_hours(
     conn: psycopg.Connection,
     metrics: tuple[str, ...] | list[str],
     regions: list[int] | None,
@@ -290,7 +290,7 @@ def fetch_hours(
         offset=plan_offset_s(),
     )
     sql = (
-        "WITH d AS MATERIALIZED (SELECT metric, (day + make_interval(hours => hour)) AT TIME ZONE 'UTC' AS hour"
+        "WITH d AS MATERIALIZED (SELECT metric, at AS hour"
         " FROM rollup_pending WHERE metric = ANY(%(metrics)s) AND day >= %(d_lo)s AND day <= %(d_hi)s), "
         + _HOUR_SUMMARIES.format(where=where, qualified=qualified)
         + ", "

@@ -330,8 +330,7 @@ def live_cutoff(
     end = next_bucket(starts[-1], interval)
     back = timedelta(days=_influence_days(indicator_id) + 1)
     row = conn.execute(
-        "SELECT min((day + make_interval(hours => hour)) AT TIME ZONE 'UTC') FROM rollup_pending"
-        " WHERE metric = ANY(%s) AND day >= %s AND day <= %s",
+        "SELECT min(at) FROM rollup_pending WHERE metric = ANY(%s) AND day >= %s AND day <= %s",
         (list(input_metrics(indicator_id)), (starts[0] - back).date(), (end + timedelta(days=1)).date()),
     ).fetchone()
     first_dirty = row[0] if row else None
@@ -383,8 +382,7 @@ PENDING_MAX = timedelta(days=100)
 def _pending_cutoff(conn: psycopg.Connection, indicator_id: str, today: date) -> datetime | None:
     """stale_from over every pending change of the indicator's inputs (and its gauge levels carried so far)."""
     row = conn.execute(
-        "SELECT min((day + make_interval(hours => hour)) AT TIME ZONE 'UTC') FROM rollup_pending"
-        " WHERE metric = ANY(%s)",
+        "SELECT min(at) FROM rollup_pending WHERE metric = ANY(%s)",
         (list(input_metrics(indicator_id)),),
     ).fetchone()
     first_dirty = row[0] if row else None

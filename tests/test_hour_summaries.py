@@ -120,7 +120,7 @@ def assert_summaries_equal_readings(conn: psycopg.Connection, data: dict) -> Non
 
 
 def test_only_sub_daily_meters_are_summarized_and_only_over_whole_hours() -> None:
-    assert summarized_metrics() == sorted(METERS)
+    assert summarized_metrics() == tuple(sorted(METERS))
     assert whole_hours(START, START + timedelta(hours=3))
     assert not whole_hours(START, START + timedelta(minutes=90))
     assert not whole_hours(START + timedelta(seconds=1), START + timedelta(hours=3))

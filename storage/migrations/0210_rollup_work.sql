@@ -12,11 +12,11 @@
 -- readings, left its reading out of the rollups with no mark to bring it back.
 --
 -- rollup_pending is what is still pending: marks not taken yet, and marks taken by a refresh that has not
--- committed. Readers ask it which hours the rollups and hourly summaries may not have yet.
+-- committed, each with the instant its UTC hour starts (`at`). Readers ask it which hours the rollups and
+-- hourly summaries may not have yet.
 
 CREATE TABLE rollup_work (LIKE rollup_dirty INCLUDING ALL);
 
 CREATE VIEW rollup_pending AS
-SELECT metric, day, hour FROM rollup_dirty
-UNION ALL
-SELECT metric, day, hour FROM rollup_work;
+SELECT metric, day, hour, (day + make_interval(hours => hour)) AT TIME ZONE 'UTC' AS at
+FROM (SELECT metric, day, hour FROM rollup_dirty UNION ALL SELECT metric, day, hour FROM rollup_work) m;
