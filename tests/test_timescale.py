@@ -21,6 +21,7 @@ from typing import Any
 import psycopg
 import pytest
 
+import tests.test_hour_summaries as hour_summaries
 import tests.test_metrics_query as metrics_scenarios
 import tests.test_pipeline as pipeline_scenarios
 import tests.test_progress_scenarios as progress_scenarios
@@ -347,3 +348,28 @@ def test_rollups_and_series_from_compressed_chunks_equal_those_of_plain_postgres
     assert len(timescale["rollup"]) > 100  # type: ignore[arg-type]  # days × indicators × scopes, not empty
     assert timescale["traffic_mobile_gb/1mo"] == [330.0]  # 10 days × (10 + 20) + 30 revised
     assert timescale["bs5g_total@"] == 318.0  # latest levels on 10 March: cmcc 100 + 9, ctcc 200 + 9
+
+
+def test_hourly_summaries_of_meters_in_compressed_chunks_read_as_their_readings(ts_conn: psycopg.Connection) -> None:
+    """The meters' hourly summaries (series_hour, a plain table on TimescaleDB too) built from compressed
+    chunks, then kept current through late readings and a revision into them."""
+    data = hour_summaries.load(ts_conn, 5)
+    assert compress_all_chunks(ts_conn) > 0
+    refresh_rollups(ts_conn)  # builds every summary, reading the compressed chunks
+    ts_conn.commit()
+    hour_summaries.assert_summaries_equal_readings(ts_conn, data)
+    end = hour_summaries.START + timedelta(hours=hour_summaries.HOURS)
+    hour_summaries.assert_same_indicators(ts_conn, hour_summaries.START, end)
+    for (metric, op, entity), points in data.items():  # into the compressed chunks
+        t, v = points[len(points) // 2]
+        late = (t + timedelta(seconds=3), v + 0.25)
+        revised = (points[2][0], points[2][1] + 0.5)
+        hour_summaries.push(ts_conn, metric, op, entity, [late, revised])
+        points.append(late)
+        points[2] = revised
+    ts_conn.commit()
+    hour_summaries.assert_same_indicators(ts_conn, hour_summaries.START, end)  # those hours read raw
+    refresh_rollups(ts_conn)
+    ts_conn.commit()
+    hour_summaries.assert_summaries_equal_readings(ts_conn, data)
+    hour_summaries.assert_same_indicators(ts_conn, hour_summaries.START, end)
