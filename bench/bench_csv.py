@@ -58,11 +58,34 @@ def observation_bytes(url: str) -> tuple[int, int]:
     return (int(row[0]), int(row[1])) if row else (0, 0)
 
 
+def timescale_bytes(server: str, path: Path) -> tuple[int, int, int]:
+    """The file loaded by load-csv into a fresh database on a TimescaleDB server, then every chunk compressed:
+    bytes of the observations (observation_point's chunks with their indexes, and the series) before and
+    after compression, and how many observations they hold."""
+    url = fresh_database("iw_bench_csv_ts", server=server)
+    env = {**os.environ, "INFRAWATCH_DATABASE_URL": url, "INFRAWATCH_LOG_JSON": "true"}
+    run_measured([sys.executable, "-m", "infrawatch", "load-csv", str(path)], env)
+    size = "SELECT hypertable_size('observation_point') + pg_total_relation_size('series')"
+    with psycopg.connect(url, autocommit=True) as conn:
+        before = conn.execute(size).fetchone()
+        conn.execute("SELECT compress_chunk(c, if_not_compressed => true) FROM show_chunks('observation_point') c")
+        conn.execute("VACUUM ANALYZE")
+        after = conn.execute(size).fetchone()
+        count = conn.execute("SELECT count(*) FROM observation_point").fetchone()
+    return int(before[0]) if before else 0, int(after[0]) if after else 0, int(count[0]) if count else 0
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=2_000_000)
     parser.add_argument("--repeat", type=int, default=2, help="runs of each, alternating; the best is kept")
     parser.add_argument("--label", default="", help="appended to the section title, e.g. before/after")
+    parser.add_argument(
+        "--timescale",
+        default="",
+        metavar="URL",
+        help="also load the file into a server with TimescaleDB preloaded and measure it compressed",
+    )
     parser.add_argument("--no-record", action="store_true", help="print only; do not append to docs/benchmarks.md")
     args = parser.parse_args()
 
@@ -98,6 +121,7 @@ def main() -> None:
                             "SELECT pg_relation_size('bare_pkey'), pg_total_relation_size('bare')"
                         ).fetchone()
                     index_bytes, keyed_bytes = (int(row[0]), int(row[1])) if row else (0, 0)
+        compressed = timescale_bytes(args.timescale, path) if args.timescale else None
     best = min(ours, key=lambda r: r["wall_s"])
     tops = [min(runs, key=lambda r: r["wall_s"]) for runs in ceilings]
     rate, top_rate = args.rows / best["wall_s"], args.rows / tops[0]["wall_s"]
@@ -122,11 +146,20 @@ def main() -> None:
         f"{stored_bytes / 1e6:,.0f} MB). The table keyed by the full identity takes {keyed_bytes / args.rows:.0f} bytes "
         f"per row, its primary key alone {index_bytes / args.rows:.0f} ({index_bytes / 1e6:,.0f} MB).\n"
     )
+    if compressed:
+        before, after, count = compressed
+        body += (
+            f"\nOn TimescaleDB (the same file loaded by load-csv, then every chunk compressed, segmented by series): "
+            f"**{after / max(count, 1):.1f} bytes per observation** ({count:,} observations: the hypertable's chunks "
+            f"with their indexes, and the series: {after / 1e6:,.1f} MB), against {before / max(count, 1):.1f} "
+            "before compression.\n"
+        )
     print(body)
     if not args.no_record:
         append_section(
             "CSV ingest: load-csv vs psql \\copy" + (f" ({args.label})" if args.label else ""),
-            f"uv run python bench/bench_csv.py --rows {args.rows}",
+            f"uv run python bench/bench_csv.py --rows {args.rows}"
+            + (" --timescale postgresql://postgres@127.0.0.1:5433/postgres" if args.timescale else ""),
             body,
         )
 

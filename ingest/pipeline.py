@@ -17,7 +17,6 @@ import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -41,7 +40,7 @@ CREATE TEMP TABLE IF NOT EXISTS iw_staging_point (
 ) ON COMMIT DELETE ROWS
 """
 
-_COPY_STAGING = "COPY iw_staging_point (series_id, ts, value, batch_id) FROM STDIN"
+_COPY_STAGING = "COPY iw_staging_point (series_id, ts, value, batch_id) FROM STDIN (FORMAT binary)"
 
 # Insert first: a new identity (the common case) costs one index descent and no join. Rows that already
 # existed are left alone by ON CONFLICT DO NOTHING (waiting for a concurrent writer of the same identity
@@ -87,7 +86,7 @@ _RECORD_SOME_EXISTED = _RECORD_TEMPLATE.format(
         WHERE (o.series_id, o.ts) = (s.series_id, s.ts) AND o.batch_id <> %(batch)s)"""
 )
 
-_COPY_POINTS = "COPY observation_point (series_id, ts, value, batch_id) FROM STDIN"
+_COPY_POINTS = "COPY observation_point (series_id, ts, value, batch_id) FROM STDIN (FORMAT binary)"
 
 # Only when some identities existed: duplicates (same value) and revisions (new value wins, the old one
 # goes to history). Rows this batch inserted carry its id and are skipped.
@@ -134,45 +133,69 @@ _SERIES_CACHE_MAX = 200_000
 _IDENTITY = ["metric", "region", "operator", "entity", "ts_us"]
 
 
-#: Stand for the batch id and the series id in COPY text built before they are known (the text holds only
-#: these, timestamps and numbers).
-_BATCH_ID_PLACEHOLDER = b"\x1f"
-_SERIES_ID_PLACEHOLDER = b"\x1e"
+#: One `observation_point` row (series_id, ts, value, batch_id) in PostgreSQL's binary COPY format: the field
+#: count, then each field's length and its big-endian value (timestamptz: µs since 2000-01-01 UTC). Built for
+#: a whole batch by numpy, with no text to format or for the server to parse.
+_POINT_ROW = np.dtype(
+    [("fields", ">i2"), ("n_sid", ">i4"), ("sid", ">i4"), ("n_ts", ">i4"), ("ts", ">i8"),
+     ("n_value", ">i4"), ("value", ">f8"), ("n_batch", ">i4"), ("batch", ">i8")]
+)  # fmt: skip
+_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + (0).to_bytes(4, "big") + (0).to_bytes(4, "big")
+_COPY_TRAILER = (-1).to_bytes(2, "big", signed=True)
+_PG_EPOCH_US = 946_684_800_000_000  # 2000-01-01 UTC in Unix µs
 
 
 @dataclass(slots=True)
 class StagedRows:
     """Valid rows made ready for the database without it: the last copy of each identity (`rows`), the
     earlier copies (`superseded`, with `same` telling duplicate from revision), the UTC months they fall in,
-    the freshness / rollup arrays, and the batch's `series` in identity order with, for each, the COPY text
-    of its points (`blocks`: series and batch ids still placeholders)."""
+    the freshness / rollup arrays, and the batch's `series` in identity order with its points (`points`,
+    binary COPY rows in identity and time order, series and batch ids still to fill; `point_series`: each
+    point's position in `series`)."""
 
     rows: pd.DataFrame
     superseded: pd.DataFrame
     months: list[int]
     series: list[SeriesKey]
-    blocks: list[bytes]
+    points: np.ndarray
+    point_series: np.ndarray
     record: dict[str, list[Any]]
 
-    def copy_text(self, series_ids: list[int], batch_id: int) -> bytes:
-        """COPY text of `observation_point` rows (series_id, ts, value, batch_id), ordered by (series_id, ts)
-        so that the primary key is filled in order."""
-        order = sorted(range(len(series_ids)), key=series_ids.__getitem__)
-        text = b"".join(self.blocks[i].replace(_SERIES_ID_PLACEHOLDER, b"%d" % series_ids[i]) for i in order)
-        return text.replace(_BATCH_ID_PLACEHOLDER, b"%d" % batch_id)
+    def copy_data(self, series_ids: list[int], batch_id: int) -> bytes:
+        """Binary COPY data of the `observation_point` rows (series_id, ts, value, batch_id), ordered by
+        (series_id, ts) so that the primary key is filled in order."""
+        by_series = np.asarray(series_ids, dtype=np.int64)
+        ids = by_series[self.point_series]
+        if np.all(by_series[1:] > by_series[:-1]):  # ids in identity order (series made in that order)
+            rows = self.points.copy()
+            rows["sid"] = ids
+        else:
+            order = np.argsort(ids, kind="stable")  # each series' points stay in time order
+            rows = self.points[order]
+            rows["sid"] = ids[order]
+        rows["batch"] = batch_id
+        return _COPY_HEADER + rows.tobytes() + _COPY_TRAILER
 
 
 def stage_rows(valid: pd.DataFrame) -> StagedRows:
     """The pure, CPU-heavy part of storing a batch, so it can run on another thread than the database work."""
-    rows, superseded = _split_superseded(valid)
-    series, blocks = _point_blocks(rows) if len(rows) else ([], [])
+    identity = _identity_order(valid)
+    if _has_repeats(valid, *identity):
+        rows, superseded = _split_superseded(valid)
+        identity = _identity_order(rows)
+    else:  # the usual batch: every identity once
+        rows, superseded = valid, valid.iloc[:0].assign(same=pd.Series(dtype=bool))
+    order, codes = identity
+    starts = _series_starts(order, codes)
+    series, points, point_series = _points(rows, order, starts)
     return StagedRows(
         rows=rows,
         superseded=superseded,
         months=_months_of(rows["ts_us"].to_numpy(dtype=np.int64)) if len(rows) else [],
         series=series,
-        blocks=blocks,
-        record=_record_arrays(rows) if len(rows) else {},
+        points=points,
+        point_series=point_series,
+        record=_record_arrays(rows, order, starts) if len(rows) else {},
     )
 
 
@@ -314,7 +337,7 @@ class IngestPipeline:
                 conn.execute(
                     "SET LOCAL work_mem = '64MB'; SET LOCAL enable_mergejoin = off; SET LOCAL enable_hashjoin = off"
                 )
-                text = staged.copy_text(series_ids, batch_id)
+                text = staged.copy_data(series_ids, batch_id)
                 if self._direct and self._copy_new(conn, staged, text):
                     inserted = len(valid)
                     duplicates = revised = 0
@@ -500,49 +523,62 @@ def _months_of(ts_us: np.ndarray) -> list[int]:
     return [int(m) for m in months.astype("datetime64[us]").astype(np.int64)]
 
 
-def _point_blocks(rows: pd.DataFrame) -> tuple[list[SeriesKey], list[bytes]]:
-    """The rows' series in identity order and, for each, the COPY text of its points in time order
-    (series_id, ts, value, batch_id; both ids placeholders), ts written once per distinct instant. Built by
-    joining Python strings, several times cheaper than DataFrame.to_csv; floats are written with repr (the
-    shortest text that reads back to the same double)."""
-    order, codes = _identity_order(rows)
-    n = len(order)
-    starts = np.flatnonzero(np.concatenate(([True], np.any(np.diff(codes[:, order], axis=1) != 0, axis=0))))
-    firsts = order[starts]
+def _has_repeats(valid: pd.DataFrame, order: np.ndarray, codes: np.ndarray) -> bool:
+    """Whether an identity (series and ts) occurs twice: neighbours in identity order."""
+    if len(order) < 2:
+        return False
+    ts = valid["ts_us"].to_numpy(dtype=np.int64)[order]
+    same = ts[1:] == ts[:-1]
+    if not same.any():
+        return False
+    ordered = codes[:, order]
+    return bool((same & np.all(ordered[:, 1:] == ordered[:, :-1], axis=0)).any())
+
+
+def _series_starts(order: np.ndarray, codes: np.ndarray) -> np.ndarray:
+    """Per row in identity order (`order`, `codes` from _identity_order), whether a new series starts there."""
+    if not len(order):
+        return np.zeros(0, dtype=bool)
+    return np.concatenate(([True], np.any(np.diff(codes[:, order], axis=1) != 0, axis=0)))
+
+
+def _points(rows: pd.DataFrame, order: np.ndarray, new: np.ndarray) -> tuple[list[SeriesKey], np.ndarray, np.ndarray]:
+    """The rows' series in identity order, their points as binary COPY rows in identity and time order
+    (series and batch ids left to fill, _POINT_ROW) and each point's position in the series list; `order`
+    from _identity_order, `new` from _series_starts. Exact: a double is copied as its eight bytes, an
+    instant as its microseconds."""
+    n = len(rows)
+    points = np.empty(n, dtype=_POINT_ROW)
+    if not n:
+        return [], points, np.zeros(0, dtype=np.int64)
+    firsts = order[np.flatnonzero(new)]
     metric = rows["metric"].to_numpy(dtype=object)[firsts].tolist()
     region = rows["region"].to_numpy(dtype=np.int64)[firsts].tolist()
     operator = rows["operator"].to_numpy(dtype=object)[firsts].tolist()
     entity = rows["entity"].to_numpy(dtype=object)[firsts].tolist()
     series = list(zip(metric, region, operator, entity, strict=True))
-    sid, batch = _SERIES_ID_PLACEHOLDER.decode(), _BATCH_ID_PLACEHOLDER.decode()
-    lines = list(
-        map(
-            "\t".join,
-            zip(
-                [sid] * n,
-                _ts_texts(rows["ts_us"].to_numpy(dtype=np.int64)[order]),
-                map(repr, rows["value"].to_numpy(dtype=np.float64)[order].tolist()),
-                [batch] * n,
-                strict=True,
-            ),
-        )
+    points["fields"] = 4
+    points["n_sid"], points["n_ts"], points["n_value"], points["n_batch"] = 4, 8, 8, 8
+    points["ts"] = rows["ts_us"].to_numpy(dtype=np.int64)[order] - _PG_EPOCH_US
+    points["value"] = rows["value"].to_numpy(dtype=np.float64)[order]
+    return series, points, np.cumsum(new) - 1
+
+
+def _record_arrays(valid: pd.DataFrame, order: np.ndarray, new: np.ndarray) -> dict[str, list[Any]]:
+    """Parameters of _RECORD_FROM_ARRAYS: latest ts per (operator, metric, region), distinct (metric, UTC hour).
+    From the rows in identity order (`order`, series starts `new`), where each series' points run in time
+    order: its last point is its latest, and its hours change only where its points do."""
+    ts = valid["ts_us"].to_numpy(dtype=np.int64)[order]
+    starts = np.flatnonzero(new)
+    firsts = order[starts]
+    ends = np.append(starts[1:], len(ts)) - 1
+    per_series = pd.DataFrame(
+        {c: valid[c].to_numpy()[firsts] for c in ("operator", "metric", "region")} | {"ts_us": ts[ends]}
     )
-    bounds = [*starts.tolist(), n]
-    blocks = [("\n".join(lines[a:b]) + "\n").encode() for a, b in pairwise(bounds)]
-    return series, blocks
-
-
-def _ts_texts(ts_us: np.ndarray) -> list[str]:
-    """timestamptz input text (exact to the microsecond) of each instant, formatted once per distinct one."""
-    distinct, inverse = np.unique(ts_us, return_inverse=True)
-    texts = np.array([from_us(int(us)).isoformat() for us in distinct.tolist()], dtype=object)
-    return texts[inverse].tolist()
-
-
-def _record_arrays(valid: pd.DataFrame) -> dict[str, list[Any]]:
-    """Parameters of _RECORD_FROM_ARRAYS: latest ts per (operator, metric, region), distinct (metric, UTC hour)."""
-    latest = valid.groupby(["operator", "metric", "region"], sort=True)["ts_us"].max()
-    hours = pd.DataFrame({"metric": valid["metric"].to_numpy(), "hour": valid["ts_us"].to_numpy() // 3_600_000_000})
+    latest = per_series.groupby(["operator", "metric", "region"], sort=True)["ts_us"].max()
+    hour_of = ts // 3_600_000_000
+    changes = new | np.concatenate(([True], hour_of[1:] != hour_of[:-1]))
+    hours = pd.DataFrame({"metric": valid["metric"].to_numpy()[order[changes]], "hour": hour_of[changes]})
     hours = hours.drop_duplicates().sort_values(["metric", "hour"])
     hour = hours["hour"].to_numpy()
     return {

@@ -7,6 +7,7 @@ location, raw); `validate_frame` splits it into valid, normalised rows and rejec
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -16,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from core.planzone import plan_offset_s, plan_tz_name
+from ingest.distinct import Distinct
 from ingest.report import Rejection
 from ingest.text import MAX_ABS_INTEGER, integer_fault, raw_text, text_fault
 from ingest.timestamps import TimestampError, parse_csv_ts, parse_rfc3339
@@ -210,46 +212,65 @@ def _raw_text(item: Any) -> str:
     return raw_text(item)
 
 
-def _text_faults(values: pd.Series, name: str) -> np.ndarray | None:
-    """Per row, why its text in `values` cannot be accepted (see ingest.text), or None for all rows when
+def _as_text(value: Any) -> str:
+    return value if isinstance(value, str) else str(value)
+
+
+def _text_faults(column: Distinct, name: str) -> np.ndarray | None:
+    """Per row, why its text in `column` cannot be accepted (see ingest.text), or None for all rows when
     no value holds a forbidden character (one scan over the distinct values joined)."""
-    uniques = pd.unique(values.to_numpy(dtype=object))
-    texts = [u if isinstance(u, str) else str(u) for u in uniques]
+    texts = [_as_text(u) for u in column.uniques]
     if text_fault("".join(texts), name) is None:
         return None
-    faults = {u: text_fault(t, name) for u, t in zip(uniques, texts, strict=True)}
-    return values.map(faults).to_numpy(dtype=object)
+    return column.map(lambda u: text_fault(_as_text(u), name))
 
 
-def _parse_unique(values: pd.Series, parse: Callable[[str], int]) -> tuple[pd.Series, pd.Series]:
-    """Parse each distinct ts once: (epoch µs or NA, error text or None) aligned with `values`."""
-    parsed: dict[Any, int | None] = {}
-    errors: dict[Any, str | None] = {}
-    for text in pd.unique(values):
+def _row_text_faults(values: np.ndarray, name: str) -> np.ndarray | None:
+    """_text_faults for a column of mostly distinct values (the readings): one scan over every row joined,
+    row by row only when it finds a forbidden character."""
+    try:
+        joined = "".join(values)
+    except TypeError:  # a value that is not text
+        joined = "".join(map(_as_text, values))
+    if text_fault(joined, name) is None:
+        return None
+    return np.array([text_fault(_as_text(v), name) for v in values], dtype=object)
+
+
+def _parse_unique(values: Distinct, parse: Callable[[str], int]) -> tuple[np.ndarray, np.ndarray | None]:
+    """Parse each distinct ts once: per row (epoch µs, 0 where it failed) and the error texts per row (None
+    where it parsed), or None when every ts parsed."""
+    us = np.zeros(len(values.uniques), dtype=np.int64)
+    errors = np.full(len(values.uniques), None, dtype=object)
+    for i, text in enumerate(values.uniques):
         try:
-            parsed[text] = parse(text)
-            errors[text] = None
+            us[i] = parse(text)
         except TimestampError as exc:
-            parsed[text] = None
-            errors[text] = str(exc)
+            errors[i] = str(exc)
         except (TypeError, ValueError, OverflowError):
-            parsed[text] = None
-            errors[text] = f"ts {text!r} is not a valid date-time"
-    us = values.map(parsed)
-    if any(e is not None for e in errors.values()):
-        err = values.map(errors)
-    else:
-        err = pd.Series(None, index=values.index, dtype=object)
-    return us, err
+            errors[i] = f"ts {text!r} is not a valid date-time"
+    failed = any(e is not None for e in errors)
+    return us[values.codes], errors[values.codes] if failed else None
 
 
-def _matches_unique(text: pd.Series, pattern: str) -> np.ndarray:
+def _matches_unique(text: Distinct, pattern: str) -> np.ndarray:
     """Whether each value fully matches `pattern`, testing each distinct value once."""
-    uniques = pd.unique(text.to_numpy(dtype=object))
-    ok = pd.Series(uniques, dtype=object).str.fullmatch(pattern).fillna(False).to_numpy(dtype=bool)
-    if ok.all():
-        return np.ones(len(text), dtype=bool)
-    return text.map(dict(zip(uniques, ok, strict=True))).to_numpy(dtype=bool)
+    full = re.compile(pattern).fullmatch
+    return text.map(lambda u: isinstance(u, str) and full(u) is not None, bool)
+
+
+def _entity_text(entity: Any) -> str:
+    """An entity cell as text: missing (None, NaN) is no entity."""
+    if isinstance(entity, str):
+        return entity
+    if entity is None or entity is pd.NA or (isinstance(entity, float) and math.isnan(entity)):
+        return ""
+    return str(entity)
+
+
+def _limit(metric: str) -> float:
+    limit = _MAX.get(metric)
+    return math.inf if limit is None else float(limit)
 
 
 def validate_frame(
@@ -269,10 +290,11 @@ def validate_frame(
         return pd.DataFrame({c: pd.Series(dtype=object) for c in VALID_COLUMNS}), []
     reason = np.full(n, None, dtype=object)
     field = np.full(n, None, dtype=object)
+    open_ = np.ones(n, dtype=bool)  # rows no check has failed yet
 
     def fail(mask: Any, fld: str, message: Any) -> None:
         """Record `message` (text, an array, or a callable making one) for rows in mask not yet failed."""
-        mask = np.asarray(mask, dtype=bool) & pd.isna(reason)
+        mask = np.asarray(mask, dtype=bool) & open_
         if not mask.any():
             return
         if callable(message):
@@ -281,36 +303,46 @@ def validate_frame(
             message = message.to_numpy(dtype=object)
         reason[mask] = message[mask] if isinstance(message, np.ndarray) else message
         field[mask] = fld
+        open_[mask] = False
 
-    metric = frame["metric"].astype(str)
-    operator = frame["operator"].astype(str)
-    entity = frame["entity"].fillna("").astype(str)
-    region_text = frame["region"].astype(str).str.strip()
+    # Every check of the identity columns runs once per distinct value (ingest.distinct).
+    metric_d = Distinct.of(frame["metric"]).converted(str)
+    operator_d = Distinct.of(frame["operator"]).converted(str)
+    entity_d = Distinct.of(frame["entity"]).converted(_entity_text)
+    region_raw = Distinct.of(frame["region"])
+    region_d = region_raw.converted(lambda r: str(r).strip())
+    ts_d = Distinct.of(frame["ts"])
+    metric = pd.Series(metric_d.values(), index=frame.index)
+    operator = pd.Series(operator_d.values(), index=frame.index)
+    entity = pd.Series(entity_d.values(), index=frame.index)
+    region_text = pd.Series(region_d.values(), index=frame.index)
 
     # text: NUL, control characters and lone surrogates, before any check quotes the text in its reason
-    text_columns = [("metric", metric), ("region", frame["region"]), ("operator", operator), ("entity", entity)]
-    text_columns.append(("ts", frame["ts"]))
-    if not pd.api.types.is_numeric_dtype(frame["value"].dtype):
-        text_columns.append(("value", frame["value"]))
+    text_columns = [("metric", metric_d), ("region", region_raw), ("operator", operator_d), ("entity", entity_d)]
+    text_columns.append(("ts", ts_d))
     for name, column in text_columns:
         faults = _text_faults(column, name)
         if faults is not None:
             fail(pd.notna(faults), name, faults)
+    if not pd.api.types.is_numeric_dtype(frame["value"].dtype):
+        faults = _row_text_faults(frame["value"].to_numpy(dtype=object), "value")
+        if faults is not None:
+            fail(pd.notna(faults), "value", faults)
 
     # metric
-    bad = ~metric.isin(METRICS).to_numpy()
+    bad = ~metric_d.isin(METRICS)
     if bad.any():
         fail(bad, "metric", ("unknown metric '" + metric + "'; see GET /v1/indicators for the catalogue").to_numpy())
     # operator
-    bad = ~operator.isin(known_operators).to_numpy()
+    bad = ~operator_d.isin(known_operators)
     if bad.any():
         fail(
             bad,
             "operator",
             ("unknown operator '" + operator + "'; an administrator registers operators first").to_numpy(),
         )
-    admin_metric = metric.isin(_ADMIN_METRICS).to_numpy()
-    is_admin = (operator == ADMIN_OPERATOR).to_numpy()
+    admin_metric = metric_d.isin(_ADMIN_METRICS)
+    is_admin = operator_d.map(ADMIN_OPERATOR.__eq__, bool)
     if (admin_metric & ~is_admin).any():
         fail(
             admin_metric & ~is_admin,
@@ -328,30 +360,29 @@ def validate_frame(
         )
     # region
     # any level of the GB/T 2260 list (nation, province, city, county); an unknown code names the nearest
-    known_region = region_text.isin(_region_text()).to_numpy()
+    known_region = region_d.isin(_region_text())
     if (~known_region).any():
         fail(~known_region, "region", lambda: region_text.map(unknown_region_message).to_numpy(dtype=object))
     # entity
-    has_entity = (entity != "").to_numpy()
+    has_entity = entity_d.map(bool, bool)
     if has_entity.any():
-        ok = _matches_unique(entity, ENTITY_ID_PATTERN.pattern)
+        ok = _matches_unique(entity_d, ENTITY_ID_PATTERN.pattern)
         fail(
             has_entity & ~ok,
             "entity",
             lambda: ("entity '" + entity.str.slice(0, 80) + "' must match [A-Za-z0-9_.:-]{1,64}").to_numpy(),
         )
-    needs_entity = metric.isin(_ENTITY_METRICS).to_numpy()
+    needs_entity = metric_d.isin(_ENTITY_METRICS)
     fail(
         needs_entity & ~has_entity,
         "entity",
         lambda: ("metric " + metric + " needs an entity (the data centre's id)").to_numpy(),
     )
     # ts
-    ts_us, ts_err = _parse_unique(frame["ts"], ts_rule.parser())
-    ts_bad = ts_err.notna().to_numpy()
+    ts_vals, ts_err = _parse_unique(ts_d, ts_rule.parser())
+    ts_bad = np.zeros(n, dtype=bool) if ts_err is None else pd.notna(ts_err)
     if ts_bad.any():
-        fail(ts_bad, "ts", ts_err.to_numpy(dtype=object))
-    ts_vals = ts_us.fillna(0).to_numpy(dtype=np.int64)
+        fail(ts_bad, "ts", ts_err)
     future = ~ts_bad & (ts_vals > now_us + future_tolerance_s * 1_000_000)
     if future.any():
         fail(
@@ -364,13 +395,23 @@ def validate_frame(
     # value
     raw_value = frame["value"]
     if not pd.api.types.is_numeric_dtype(raw_value.dtype):
-        text = raw_value.astype(str).str.strip()
-        value = pd.to_numeric(text, errors="coerce").to_numpy(dtype=float)
-        missing = (text == "").to_numpy() | raw_value.isna().to_numpy()
-        fail(missing, "value", "value is missing")
-        literal_nan = text.str.lower().isin(["nan", "+nan", "-nan"]).to_numpy()
-        unparsable = np.isnan(value) & ~literal_nan
-        fail(unparsable, "value", lambda: "value '" + text.str.slice(0, 40) + "' is not a number")
+        # Read as given (surrounding spaces are no obstacle); only the texts that give no number are looked
+        # at again, stripped: a missing value, a literal NaN, a text that is not a number.
+        value = np.array(pd.to_numeric(raw_value, errors="coerce"), dtype=float)  # a copy of our own
+        again = np.flatnonzero(np.isnan(value))
+        if len(again):
+            raw_again = raw_value.iloc[again]
+            text = raw_again.astype(str).str.strip()
+            value[again] = pd.to_numeric(text, errors="coerce").to_numpy(dtype=float)
+            missing = np.zeros(n, dtype=bool)
+            missing[again] = (text == "").to_numpy() | raw_again.isna().to_numpy()
+            fail(missing, "value", "value is missing")
+            unparsable = np.zeros(n, dtype=bool)
+            unparsable[again] = np.isnan(value[again]) & ~text.str.lower().isin(["nan", "+nan", "-nan"]).to_numpy()
+            if unparsable.any():
+                quoted = np.full(n, None, dtype=object)
+                quoted[again] = ("value '" + text.str.slice(0, 40) + "' is not a number").to_numpy(dtype=object)
+                fail(unparsable, "value", quoted)
     else:
         value = raw_value.to_numpy(dtype=float)
     with np.errstate(invalid="ignore"):
@@ -381,7 +422,7 @@ def validate_frame(
             return pd.Series(value).map(_fmt).to_numpy(dtype=object)
 
         fail(value < 0, "value", lambda: "value " + value_text() + " is negative; values are ≥ 0")
-        integer = metric.isin(_INTEGER_METRICS).to_numpy()
+        integer = metric_d.isin(_INTEGER_METRICS)
         fractional = integer & np.isfinite(value) & (np.floor(value) != value)
         if fractional.any():
             fail(
@@ -395,7 +436,7 @@ def validate_frame(
                 + metric.map(_UNIT).fillna("").to_numpy(dtype=object)
                 + ")",
             )
-        limit = metric.map(_MAX).fillna(math.inf).to_numpy(dtype=float)
+        limit = metric_d.map(_limit, float)
         too_big = value > limit
         if too_big.any():
             fail(
@@ -410,7 +451,7 @@ def validate_frame(
             )
 
     # a year-to-date figure never falls within its year: a lower figure after a higher one is a probable error
-    ytd = metric.isin(_YTD_METRICS).to_numpy() & pd.isna(reason)
+    ytd = metric_d.isin(_YTD_METRICS) & open_
     if ytd.any():
         falling = ytd_decreases(
             metric.to_numpy(dtype=object)[ytd],
@@ -434,11 +475,12 @@ def validate_frame(
                 )
             fail(mask, "value", messages)
 
-    rejected = pd.notna(reason)
+    rejected = ~open_
     rejections: list[Rejection] = []
     if rejected.any():
         items = frame.attrs.get("items")
         raw_lines = frame.attrs.get("raw_lines")  # a CSV chunk's fields (collectors.csvfile.reader.RawLines)
+        location = frame.attrs.get("location")  # a format of the row's line and `location` (CSV chunks)
         for pos in np.flatnonzero(rejected):
             row = frame.iloc[pos]
             raw = row["raw"]
@@ -450,9 +492,12 @@ def validate_frame(
                     raw = raw_lines.text(int(row["line"]))
                 else:
                     raw = _raw_text({k: row[k] for k in ("ts", "region", "metric", "value", "operator", "entity")})
+            where = str(row["location"])
+            if location is not None:
+                where = location.format(line=row["line"], location=where)
             rejections.append(
                 Rejection(
-                    str(row["location"]),
+                    where,
                     str(field[pos]),
                     str(reason[pos]),
                     str(raw),
@@ -460,18 +505,18 @@ def validate_frame(
                     line=None if pd.isna(row["line"]) else int(row["line"]),
                 )
             )
-    keep = ~rejected
+    keep = open_
+    regions = _region_text()
     valid = pd.DataFrame(
         {
             "metric": metric.to_numpy()[keep],
-            "region": region_text.to_numpy()[keep],
+            "region": region_d.map(lambda r: int(r) if r in regions else -1, np.int64)[keep],
             "operator": operator.to_numpy()[keep],
             "entity": entity.to_numpy()[keep],
             "ts_us": ts_vals[keep],
             "value": value[keep],
         }
     )
-    valid["region"] = valid["region"].astype(np.int64)
     return valid, rejections
 
 

@@ -25,6 +25,7 @@ ALLOWED_IMPORTS = {
     ("ingest.delivery", "PreparedDelivery"),
     # helpers that store nothing
     ("ingest.ahead", "read_ahead"),
+    ("ingest.distinct", "Distinct"),
     ("ingest.validate", "RAW_COLUMNS"),
     ("ingest.validate", "TimestampRule"),
     ("ingest.text", "bounded_int"),

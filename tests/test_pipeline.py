@@ -2,6 +2,7 @@
 
 import threading
 import time
+from datetime import datetime
 
 import psycopg
 import pytest
@@ -239,3 +240,40 @@ def test_two_writers_making_the_same_new_series_share_one_id(conn, db_url):
     assert [r.accepted for r in result] == [1]
     assert orphans_and_series(conn) == ([(0,)], [("bs5g_total", 360100, "cmcc", "")])
     assert rows(conn, "SELECT count(DISTINCT series_id), count(*) FROM observation_point") == [(1, 2)]
+
+
+def test_values_and_instants_are_stored_exactly_as_read(conn):
+    """The points go to PostgreSQL as binary COPY rows: every double to the last bit, every instant to the
+    microsecond, before and after 2000-01-01 (PostgreSQL's own epoch)."""
+    values = [0.1 + 0.2, 5e-324, 1 / 3, 123456789.00000001, 0.0, 2.0**33 + 0.5]
+    instants = ["1999-12-31T23:59:59.999999Z", "2000-01-01T00:00:00.000001Z", "2023-06-29T16:00:00.123456Z",
+                "1970-01-01T00:00:00Z", "2023-06-29T16:00:01Z", "2023-06-29T16:00:02Z"]  # fmt: skip
+    items = [{"ts": t, "region": "360100", "value": v, "entity": "dc-a"} for t, v in zip(instants, values, strict=True)]
+    report = push(conn, items, metric="dc_energy_total_kwh")
+    assert report.accepted == len(items), report.rejections
+    stored = {ts: value for ts, value in rows(conn, "SELECT ts, value FROM observation")}
+    expected = {datetime.fromisoformat(t): v for t, v in zip(instants, values, strict=True)}
+    assert stored == expected
+    assert [stored[t].hex() for t in expected] == [v.hex() for v in expected.values()]
+
+
+def test_series_ids_against_identity_order_keep_each_point_with_its_series(conn):
+    """Series made in another order than the identity order (their ids do not rise with it): each point is
+    still stored under its own series."""
+    pipeline = IngestPipeline()
+    for region in ("361100", "360900", "360100"):  # ids 1, 2, 3 against the identity order 360100 < 360900 < 361100
+        pipeline.submit_items(
+            conn, [{"ts": TS, "region": region, "value": 1}], source="test", operator="cmcc", metric="bs5g_total"
+        )
+    later = [{"ts": f"2023-07-0{d}T00:00:00+08:00", "region": r, "value": int(r) + d}
+             for d in (1, 2, 3) for r in ("360100", "360900", "361100")]  # fmt: skip
+    report = pipeline.submit_items(conn, later, source="test", operator="cmcc", metric="bs5g_total")
+    assert report.accepted == 9
+    assert rows(conn, "SELECT id, region FROM series ORDER BY id") == [(1, 361100), (2, 360900), (3, 360100)]
+    got = rows(
+        conn,
+        "SELECT s.region, o.value FROM observation_point o JOIN series s ON s.id = o.series_id"
+        " WHERE o.ts > %s ORDER BY s.region, o.ts",
+        TS,
+    )
+    assert got == [(r, float(r + d)) for r in (360100, 360900, 361100) for d in (1, 2, 3)]

@@ -1,8 +1,13 @@
 """Validation of observations (docs/interface.md §4): every bad value named, good ones kept. Pure, no database."""
 
+import math
+
 import pandas as pd
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from ingest.distinct import Distinct
 from ingest.pipeline import now_us
 from ingest.timestamps import parse_rfc3339
 from ingest.validate import frame_from_items, validate_frame
@@ -131,3 +136,21 @@ def test_a_year_to_date_figure_that_falls_within_its_year_is_rejected_as_a_proba
     assert rejected[1][0] == "value" and "below 9000 reported for 2023-06-30" in rejected[1][1]
     assert "probable error" in rejected[1][1]
     assert sorted(valid["value"]) == [1000, 9000, 12000]
+
+
+CELLS = st.lists(st.one_of(st.sampled_from(["cmcc", " cmcc ", "", "dc-a", "360100"]), st.text(max_size=4),
+                           st.none(), st.just(math.nan)), max_size=40)  # fmt: skip
+
+
+@given(CELLS)
+def test_a_column_by_its_distinct_values_gives_what_each_cell_gives(cells):
+    """ingest.distinct: a check run once per distinct value, spread over the rows, equals the check of each
+    row; missing cells (None, NaN) are values too."""
+    column = Distinct.of(pd.Series(cells, dtype=object))
+    assert len(column) == len(cells)
+    assert [c is v or c == v for c, v in zip(column.values().tolist(), cells, strict=True)] == [True] * len(cells)
+    text = lambda c: c.strip() if isinstance(c, str) else repr(c)  # noqa: E731
+    assert column.map(text).tolist() == [text(c) for c in cells]
+    assert column.converted(text).values().tolist() == [text(c) for c in cells]
+    allowed = {"cmcc", ""}
+    assert column.isin(allowed).tolist() == [isinstance(c, str) and c in allowed for c in cells]

@@ -17,6 +17,7 @@ from typing import IO
 import numpy as np
 import pandas as pd
 
+from ingest.distinct import Distinct
 from ingest.report import Rejection
 from ingest.validate import RAW_COLUMNS
 from reference.catalogue import METRICS
@@ -317,11 +318,17 @@ def _to_raw(
     operator_column_trusted: bool,
 ) -> tuple[pd.DataFrame, list[Rejection]]:
     rejections: list[Rejection] = []
-    extra = chunk[_EXTRA]
-    too_many = extra.notna().to_numpy() & (extra != "").to_numpy()
-    too_many = too_many.any(axis=1)
-    too_few = chunk[layout.columns].isna().to_numpy().any(axis=1)
-    chunk = chunk[layout.columns].fillna("")
+    # An extra field that is not empty means more fields than the header; fields fill a row from the left,
+    # so only a row without a last field has fewer.
+    too_many = np.zeros(len(chunk), dtype=bool)
+    for col in _EXTRA:
+        filled = chunk[col].to_numpy(dtype=object) != ""
+        if filled.any():
+            too_many |= filled & pd.notna(chunk[col].to_numpy(dtype=object))
+    too_few = np.asarray(pd.isna(chunk[layout.columns[-1]].to_numpy(dtype=object)), dtype=bool)
+    chunk = chunk[layout.columns]
+    if too_few.any():
+        chunk = chunk.fillna("")
     # A row's CSV text is rebuilt only for the rows that are rejected (quarantine keeps it).
     raw_lines = RawLines(int(lines[0]) if len(lines) else 0, [chunk[c].to_numpy(dtype=object) for c in layout.columns])
     blank = _blank_rows(raw_lines.columns) & ~too_many
@@ -341,7 +348,7 @@ def _to_raw(
     drop = blank | bad_shape
     if drop.any():
         chunk, lines = chunk[~drop], lines[~drop]
-    op_col = chunk["operator"].str.strip() if "operator" in chunk.columns else pd.Series("", index=chunk.index)
+    op_col = _stripped(chunk, "operator")
     if operator_column_trusted:
         ops = op_col.where(op_col != "", operator or "")
         no_op = (ops == "").to_numpy()
@@ -373,11 +380,11 @@ def _to_raw(
     keep = ~no_op
     if not keep.all():
         chunk, lines, ops = chunk[keep], lines[keep], ops[keep]
-    entity = chunk["entity"] if "entity" in chunk.columns else pd.Series("", index=chunk.index)
+    entity = _stripped(chunk, "entity")
     base = {
         "region": chunk["region"].to_numpy(dtype=object),
         "operator": ops.to_numpy(dtype=object),
-        "entity": entity.str.strip().to_numpy(dtype=object),
+        "entity": entity.to_numpy(dtype=object),
         "ts": chunk["ts"].to_numpy(dtype=object),
         "raw": np.full(len(chunk), None, dtype=object),  # filled from `raw_lines` for rejected rows only
         "index": np.full(len(chunk), None, dtype=object),
@@ -387,11 +394,11 @@ def _to_raw(
         frame = pd.DataFrame(
             {
                 **base,
-                "metric": chunk["metric"].str.strip().to_numpy(dtype=object),
+                "metric": _stripped(chunk, "metric").to_numpy(dtype=object),
                 "value": chunk["value"].to_numpy(dtype=object),
             }
         )
-        frame["location"] = "line " + frame["line"].astype(str) + ", column value"
+        frame["location"] = "value"
     else:
         parts = []
         for col in layout.metric_columns:
@@ -402,19 +409,36 @@ def _to_raw(
             part = pd.DataFrame({k: v[filled] for k, v in base.items()})
             part["metric"] = col
             part["value"] = cells.to_numpy(dtype=object)[filled]
-            part["location"] = "line " + part["line"].astype(str) + ", column " + col
+            part["location"] = col
             parts.append(part)
         frame = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=RAW_COLUMNS)
     frame = frame[RAW_COLUMNS]
     frame.attrs["raw_lines"] = raw_lines
+    frame.attrs["location"] = LOCATION  # a rejection's location, from the row's line and column
     return frame, rejections
+
+
+#: Where a rejected row of a spreadsheet is: its line and the column of the value (frame column `location`).
+LOCATION = "line {line}, column {location}"
+
+
+def _stripped(chunk: pd.DataFrame, column: str) -> pd.Series:
+    """A column of few distinct values (operator, entity, metric) with spaces stripped, each value once; all
+    empty when the file has no such column."""
+    if column not in chunk.columns:
+        return pd.Series("", index=chunk.index, dtype=object)
+    values = Distinct.of(chunk[column]).map(lambda v: v.strip() if isinstance(v, str) else v)
+    return pd.Series(values, index=chunk.index, dtype=object)
 
 
 def _blank_rows(columns: list[np.ndarray]) -> np.ndarray:
     """Rows whose every field is empty or spaces (a line of commas); the full check only runs where the
     first field already is."""
     first = columns[0]
-    blank = np.fromiter((not str(c).strip() for c in first), dtype=bool, count=len(first))
+    try:
+        blank = (first == "") | np.fromiter(map(str.isspace, first), dtype=bool, count=len(first))
+    except TypeError:  # a cell that is not text
+        blank = np.fromiter((not str(c).strip() for c in first), dtype=bool, count=len(first))
     for pos in np.flatnonzero(blank):
         blank[pos] = all(not str(col[pos]).strip() for col in columns[1:])
     return blank
