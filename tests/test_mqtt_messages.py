@@ -34,6 +34,15 @@ def test_one_object_and_an_array_both_become_items_with_topic_operator_and_metri
     assert len(many.items) == 2
 
 
+def test_payloads_are_decoded_as_json_loads_decodes_them_with_huge_integers_bounded():
+    for payload in ([ITEM, {"a": [1, 2.5, None, True, "x"]}], {"value": 10**30}, [{"k": "\u00e9"}, {"k": "\u00e9"}]):
+        assert to_pending("infra/v1/cmcc/bs5g_total", json.dumps(payload).encode()).items == json.loads(
+            json.dumps(payload if isinstance(payload, list) else [payload])
+        )
+    huge = to_pending("infra/v1/cmcc/bs5g_total", b'{"value": ' + b"9" * 5000 + b"}")
+    assert huge.items == [{"value": float("inf")}]
+
+
 def test_rejects_topics_are_acknowledged_and_ignored():
     assert to_pending("infra/v1/cmcc/_rejects", b"{}").ignore is True
 
@@ -48,6 +57,12 @@ def test_rejects_topics_are_acknowledged_and_ignored():
         ("infra/v1/CMCC!/bs5g_total", json.dumps(ITEM).encode(), "operator", "not a valid operator id"),
         ("infra/v2/cmcc/bs5g_total", json.dumps(ITEM).encode(), "topic", "is not infra/v1/<operator>/<metric>"),
         ("infra/v1/cmcc/bs5g_total", b" " * (MAX_PAYLOAD_BYTES + 1), "", "the limit is 262144"),
+        (
+            "infra/v1/cmcc/bs5g_total",
+            b"\xef\xbb\xbf" + json.dumps(ITEM).encode(),
+            "",
+            "not valid JSON: Unexpected UTF-8 BOM",
+        ),
     ],
 )
 def test_unusable_messages_are_refused_whole_with_a_reason(topic, payload, field, reason):
