@@ -16,7 +16,7 @@ from core.planzone import plan_offset_s
 from metrics.compute import Series
 from metrics.hours import summarized_metrics, whole_hours
 from metrics.indicators import Scope, SeriesKey, SeriesMap, fetch_regions, input_metrics, lookback_s
-from metrics.timeutil import Interval
+from metrics.timeutil import Interval, epoch, floor_bucket
 from reference.catalogue import METRICS, Kind
 
 
@@ -205,13 +205,13 @@ hs AS (
            h.resets
     FROM series s
     CROSS JOIN LATERAL (SELECT * FROM series_hour h
-                        WHERE h.series_id = s.id AND h.hour >= %(since)s AND h.hour < %(until)s OFFSET 0) h
+                        WHERE h.series_id = s.id AND h.hour >= %(hs_since)s AND h.hour < %(until)s OFFSET 0) h
     WHERE {where} AND NOT EXISTS (SELECT 1 FROM d WHERE d.metric = s.metric AND d.hour = h.hour)
     UNION ALL
     SELECT x.series_id, k.metric, x.hour, x.readings, x.first_value, x.last_ts, x.last_value, x.increase,
            x.resets
     FROM (SELECT d.metric, d.hour, array_agg(s.id) AS ids FROM d JOIN series s ON s.metric = d.metric
-          WHERE {qualified} AND d.hour >= %(since)s AND d.hour < %(until)s GROUP BY d.metric, d.hour) k
+          WHERE {qualified} AND d.hour >= %(hs_since)s AND d.hour < %(until)s GROUP BY d.metric, d.hour) k
     CROSS JOIN LATERAL iw_hour_summaries(k.ids, k.hour, k.hour + interval '1 hour') x
 )"""
 
@@ -221,7 +221,7 @@ hs AS (
 # crosses a bucket's boundary, so every bucket's edges keep their readings.
 _SPANS = """
 spans AS (
-    SELECT sid, metric, sum(readings) AS readings,
+    SELECT sid, min(metric) AS metric, sum(readings) AS readings,
            extract(epoch FROM min(hour))::float8 AS ft, extract(epoch FROM max(last_ts))::float8 AS lt,
            (array_agg(first_value ORDER BY hour))[1] AS first_value,
            (array_agg(last_value ORDER BY hour DESC))[1] AS last_value,
@@ -232,7 +232,7 @@ spans AS (
                  lag(last_value) OVER (PARTITION BY sid, date_trunc(%(span)s, (hour AT TIME ZONE 'UTC')
                                         + make_interval(secs => %(offset)s)) ORDER BY hour) AS prev
           FROM hs) x
-    GROUP BY sid, metric, bucket
+    GROUP BY sid, bucket  -- in the window's order, with no sort of its own (a series has one metric)
 )"""
 
 # With hours as the span, each summary is its own.
@@ -249,15 +249,18 @@ spans AS (
 # reading's level (first + increase − last: never below first, since after a reset the increase includes the
 # last level; held at first against rounding) and a zero, from which the last reading is a plain rise. Their
 # increments add up to the span's increase, and the increment into what follows is taken from the real last
-# reading.
+# reading. A span before the read's start (the hour read for the bases) gives its last reading only. (Four
+# scans of the spans: a join to a VALUES list per span cost a third of the statement.)
 _SPAN_POINTS = """
-SELECT c.sid, x.t, x.v AS value
-FROM spans c
-CROSS JOIN LATERAL (VALUES (0, c.ft, c.first_value),
-                           (1, c.ft + (c.lt - c.ft) / 3, greatest(c.first_value, c.first_value + c.increase - c.last_value)),
-                           (2, c.ft + 2 * (c.lt - c.ft) / 3, 0.0::float8),
-                           (3, c.lt, c.last_value)) AS x(k, t, v)
-WHERE x.k = 3 OR (x.k = 0 AND c.readings > 1) OR (x.k IN (1, 2) AND c.resets > 0 AND c.metric = ANY(%(counters)s))
+SELECT c.sid, c.lt AS t, c.last_value AS value FROM spans c
+UNION ALL
+SELECT c.sid, c.ft, c.first_value FROM spans c WHERE c.readings > 1 AND c.ft >= %(start_s)s
+UNION ALL
+SELECT c.sid, c.ft + (c.lt - c.ft) / 3, greatest(c.first_value, c.first_value + c.increase - c.last_value)
+FROM spans c WHERE c.resets > 0 AND c.metric = ANY(%(counters)s) AND c.ft >= %(start_s)s
+UNION ALL
+SELECT c.sid, c.ft + 2 * (c.lt - c.ft) / 3, 0.0::float8
+FROM spans c WHERE c.resets > 0 AND c.metric = ANY(%(counters)s) AND c.ft >= %(start_s)s
 """
 
 
@@ -277,11 +280,20 @@ def _fetch_hours(
     buckets of `span`: the summaries of each bucket's hours composed (series_hour for the clean hours, those
     rollup_pending names summarized from their readings), and (with `prior_since`) each series' latest raw
     reading in [prior_since, since). The series this returns give every bucket of `span` (or longer, made of
-    whole ones) the value of the raw readings. One statement, one snapshot."""
+    whole ones) the value of the raw readings. One statement, one snapshot.
+
+    The bases come from the summaries too where they can: when `since` starts a bucket of `span`, the hour
+    before it is read as well, and its last reading is the base of each series that read in it; only the
+    other series are probed in the readings."""
     where, params = _filters(metrics, regions, operator, entity)
     qualified, _ = _filters(metrics, regions, operator, entity, alias="s")
+    lead_in = since - timedelta(hours=1)
+    with_lead_in = prior_since is not None and prior_since <= lead_in and floor_bucket(since, span) == since
     params.update(
         since=since,
+        hs_since=lead_in if with_lead_in else since,
+        start_s=epoch(since),
+        lead_in=lead_in,
         until=until,
         d_lo=(since - timedelta(days=1)).date(),
         d_hi=(until + timedelta(days=1)).date(),
@@ -299,7 +311,9 @@ def _fetch_hours(
     )
     if prior_since is not None and prior_since < since:
         params["prior_since"] = prior_since
-        prior = _edge_sql(metrics, where, params, "prior_since", "since", last=True, tag="p", by_id=True)
+        unread = " AND NOT EXISTS (SELECT 1 FROM hs WHERE hs.sid = s.id AND hs.hour = %(lead_in)s)"
+        probed = where + unread if with_lead_in else where
+        prior = _edge_sql(metrics, probed, params, "prior_since", "since", last=True, tag="p", by_id=True)
         if prior:
             sql = f"{sql} UNION ALL {prior}"
     return _grouped_by_id(conn, sql, params)
