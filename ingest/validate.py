@@ -268,6 +268,10 @@ def _entity_text(entity: Any) -> str:
     return str(entity)
 
 
+#: An empty metric (a long CSV row with fewer fields than the header reads as one: its last fields empty).
+_NO_METRIC = "metric is missing: fill the metric column (a row with fewer fields than the header leaves it empty)"
+
+
 def _limit(metric: str) -> float:
     limit = _MAX.get(metric)
     return math.inf if limit is None else float(limit)
@@ -332,7 +336,8 @@ def validate_frame(
     # metric
     bad = ~metric_d.isin(METRICS)
     if bad.any():
-        fail(bad, "metric", ("unknown metric '" + metric + "'; see GET /v1/indicators for the catalogue").to_numpy())
+        unknown = ("unknown metric '" + metric + "'; see GET /v1/indicators for the catalogue").to_numpy()
+        fail(bad, "metric", np.where(metric.to_numpy() == "", _NO_METRIC, unknown))
     # operator
     bad = ~operator_d.isin(known_operators)
     if bad.any():

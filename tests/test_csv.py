@@ -98,6 +98,19 @@ def test_one_bad_row_keeps_the_good_rows_and_reports_line_and_column(conn, tmp_p
     assert conn.execute("SELECT count(*) FROM quarantine WHERE raw LIKE '%ten%'").fetchone() == (1,)
 
 
+def test_a_short_row_is_rejected_for_its_missing_fields_and_its_neighbours_stored(conn, tmp_path):
+    text = "ts,region,operator,metric,value\n2023-06-30,360100,cmcc,bs5g_total,10\n2023-06-30,360200,cmcc\n"
+    report = load_csv(conn, write(tmp_path, "short.csv", text), operator="cmcc", operator_column_trusted=True)
+    assert (report.rows, report.accepted, report.rejected) == (2, 1, 1)
+    assert report.errors == [
+        {
+            "line": 3,
+            "column": "metric",
+            "error": "metric is missing: fill the metric column (a row with fewer fields than the header leaves it empty)",
+        }
+    ]
+
+
 def test_wide_cell_errors_name_the_metric_column(conn, tmp_path):
     text = "ts,region,bs5g_total,gigabit_users\n2023-06,360100,-3,5\n"
     report = load_csv(conn, write(tmp_path, "w.csv", text), operator="cmcc", operator_column_trusted=True)
