@@ -42,10 +42,7 @@ class Distinct:
 
     def map(self, fn: Callable[[Any], Any], dtype: Any = object) -> np.ndarray:
         """fn of each row's value, called once per distinct value."""
-        out = np.empty(len(self.uniques), dtype=dtype)
-        for i, u in enumerate(self.uniques):
-            out[i] = fn(u)
-        return out[self.codes]
+        return self._each(fn, dtype)[self.codes]
 
     def isin(self, allowed: Collection[Any]) -> np.ndarray:
         """Per row, whether its value is one of `allowed`."""
@@ -53,10 +50,14 @@ class Distinct:
 
     def converted(self, fn: Callable[[Any], Any]) -> Distinct:
         """The column with fn applied to each value (the same rows share a value as before)."""
-        out = np.empty(len(self.uniques), dtype=object)
+        return Distinct(self.codes, self._each(fn, object))
+
+    def _each(self, fn: Callable[[Any], Any], dtype: Any) -> np.ndarray:
+        """fn of each distinct value, in the order of `uniques`."""
+        out = np.empty(len(self.uniques), dtype=dtype)
         for i, u in enumerate(self.uniques):
             out[i] = fn(u)
-        return Distinct(self.codes, out)
+        return out
 
     def values(self) -> np.ndarray:
         """The column, one value per row."""

@@ -179,14 +179,12 @@ class StagedRows:
 
 def stage_rows(valid: pd.DataFrame) -> StagedRows:
     """The pure, CPU-heavy part of storing a batch, so it can run on another thread than the database work."""
-    identity = _identity_order(valid)
-    if _has_repeats(valid, *identity):
+    order, starts = _identity_order_and_starts(valid)
+    if _has_repeats(valid, order, starts):
         rows, superseded = _split_superseded(valid)
-        identity = _identity_order(rows)
+        order, starts = _identity_order_and_starts(rows)
     else:  # the usual batch: every identity once
         rows, superseded = valid, valid.iloc[:0].assign(same=pd.Series(dtype=bool))
-    order, codes = identity
-    starts = _series_starts(order, codes)
     series, points, point_series = _points(rows, order, starts)
     return StagedRows(
         rows=rows,
@@ -523,29 +521,26 @@ def _months_of(ts_us: np.ndarray) -> list[int]:
     return [int(m) for m in months.astype("datetime64[us]").astype(np.int64)]
 
 
-def _has_repeats(valid: pd.DataFrame, order: np.ndarray, codes: np.ndarray) -> bool:
-    """Whether an identity (series and ts) occurs twice: neighbours in identity order."""
-    if len(order) < 2:
-        return False
-    ts = valid["ts_us"].to_numpy(dtype=np.int64)[order]
-    same = ts[1:] == ts[:-1]
-    if not same.any():
-        return False
-    ordered = codes[:, order]
-    return bool((same & np.all(ordered[:, 1:] == ordered[:, :-1], axis=0)).any())
-
-
-def _series_starts(order: np.ndarray, codes: np.ndarray) -> np.ndarray:
-    """Per row in identity order (`order`, `codes` from _identity_order), whether a new series starts there."""
+def _identity_order_and_starts(valid: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Row positions in identity order (_identity_order) and, per row in that order, whether a new series
+    starts there."""
+    order, codes = _identity_order(valid)
     if not len(order):
-        return np.zeros(0, dtype=bool)
-    return np.concatenate(([True], np.any(np.diff(codes[:, order], axis=1) != 0, axis=0)))
+        return order, np.zeros(0, dtype=bool)
+    return order, np.concatenate(([True], np.any(np.diff(codes[:, order], axis=1) != 0, axis=0)))
+
+
+def _has_repeats(valid: pd.DataFrame, order: np.ndarray, starts: np.ndarray) -> bool:
+    """Whether an identity (series and ts) occurs twice: a row in identity order that continues its series
+    at its predecessor's ts."""
+    ts = valid["ts_us"].to_numpy(dtype=np.int64)[order]
+    return bool((~starts[1:] & (ts[1:] == ts[:-1])).any())
 
 
 def _points(rows: pd.DataFrame, order: np.ndarray, new: np.ndarray) -> tuple[list[SeriesKey], np.ndarray, np.ndarray]:
     """The rows' series in identity order, their points as binary COPY rows in identity and time order
     (series and batch ids left to fill, _POINT_ROW) and each point's position in the series list; `order`
-    from _identity_order, `new` from _series_starts. Exact: a double is copied as its eight bytes, an
+    and `new` from _identity_order_and_starts. Exact: a double is copied as its eight bytes, an
     instant as its microseconds."""
     n = len(rows)
     points = np.empty(n, dtype=_POINT_ROW)
