@@ -25,7 +25,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from alerts.engine import default_runner
 from core.jobs import Job, JobRun
 from core.settings import Settings, get_settings
-from storage.db import session_options
+from storage.db import connect
 
 log = logging.getLogger(__name__)
 
@@ -120,9 +120,7 @@ class Scheduler:
 
     def prepare(self) -> None:
         """What the layers load before the first run (the alert rules and channels files)."""
-        with psycopg.connect(
-            self.database_url, options=session_options(self.database_url), application_name="infrawatch-scheduler"
-        ) as conn:
+        with connect(self.database_url, application_name="infrawatch-scheduler") as conn:
             _prepare_layers(conn, self.settings)
 
     def start(self) -> None:
@@ -153,12 +151,7 @@ class Scheduler:
         now = now or datetime.now(UTC)
         bucket = interval_bucket(now, job.every_s) if job.once_per_interval else now
         try:
-            with psycopg.connect(
-                self.database_url,
-                options=session_options(self.database_url),
-                autocommit=True,
-                application_name="infrawatch-scheduler",
-            ) as lock:
+            with connect(self.database_url, autocommit=True, application_name="infrawatch-scheduler") as lock:
                 got = lock.execute("SELECT pg_try_advisory_lock(%s)", (lock_key(name),)).fetchone()
                 if not got or not got[0]:
                     log.debug("job busy elsewhere", extra={"event": "scheduler.busy", "job": name})
@@ -180,9 +173,7 @@ class Scheduler:
             return False
         error: str | None = None
         try:
-            with psycopg.connect(
-                self.database_url, options=session_options(self.database_url), application_name=f"infrawatch-{job.name}"
-            ) as conn:
+            with connect(self.database_url, application_name=f"infrawatch-{job.name}") as conn:
                 job.run(conn, JobRun(at=now, bucket=bucket, runner=self.runner))
         except Exception as exc:
             error = f"{type(exc).__name__}: {exc}"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import psycopg
 from psycopg_pool import ConnectionPool
 
@@ -38,10 +40,16 @@ def session_options(url: str) -> str | None:
     return None if "options" in conninfo_to_dict(url) else SESSION_OPTIONS
 
 
-def connect(url: str | None = None, *, autocommit: bool = False) -> psycopg.Connection:
+def connect(
+    url: str | None = None, *, autocommit: bool = False, application_name: str = "infrawatch", **params: Any
+) -> psycopg.Connection:
+    """A connection with our session settings (session_options); `params` are further connection parameters
+    (connect_timeout, keepalives …)."""
     url = url or database_url()
     # a keyword given as None is left out of the connection string
-    return psycopg.connect(url, autocommit=autocommit, application_name="infrawatch", options=session_options(url))
+    return psycopg.connect(
+        url, autocommit=autocommit, application_name=application_name, options=session_options(url), **params
+    )
 
 
 def open_pool(

@@ -31,7 +31,7 @@ from ingest import telemetry
 from ingest.ahead import read_ahead
 from ingest.delivery import Delivery, DeliveryResult, PendingMessage, PreparedDelivery
 from ingest.report import BatchReport, Rejection
-from storage.db import session_options
+from storage.db import connect
 
 log = logging.getLogger(__name__)
 _RECEIVED = telemetry.MESSAGES_RECEIVED.labels(SOURCE)
@@ -163,9 +163,8 @@ class MqttCollector:
         self._totals, self._acknowledged, self._last_progress = BatchReport(), 0, now
 
     def _connect_database(self) -> psycopg.Connection:
-        return psycopg.connect(
+        return connect(
             self.config.database_url,
-            options=session_options(self.config.database_url),
             connect_timeout=5,
             application_name=f"infrawatch-{self.config.client_id}"[:63],
             keepalives=1,
